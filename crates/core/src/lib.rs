@@ -1,0 +1,41 @@
+//! sessionbank's core: the pieces every backend and web adapter share.
+//!
+//! - [`SessionId`], 192 random bits, URL-safe, redacted in `Debug`.
+//! - [`Record`] and [`Patch`], a session's JSON keys plus expiry, created, last access, owner.
+//! - [`Store`], the storage contract, with a `# Contract` section on every method that the
+//!   conformance suite (`sessionbank-testkit`) checks sentence by sentence.
+//! - [`Error`], one error type with an [`ErrorKind`], the [`Operation`] and the backend.
+//! - [`Registry`] and [`StoreHandle`], URL in, store out.
+//! - [`ExpiryPolicy`], idle and absolute timeouts together.
+//! - [`Janitor`], periodic `cleanup` with jitter.
+//! - [`MemoryStore`], the `memory://` backend.
+//!
+//! Nothing here knows about cookies, HTTP or a database driver.
+
+mod error;
+mod expiry;
+mod id;
+mod janitor;
+mod memory;
+mod record;
+mod registry;
+pub mod session;
+mod store;
+mod time;
+
+pub use error::{Error, ErrorKind, Operation, Result};
+pub use expiry::ExpiryPolicy;
+pub use id::{SESSION_ID_LEN, SessionId};
+pub use janitor::{Janitor, JanitorConfig};
+pub use memory::{DEFAULT_BROWSER_IDLE, MemoryStore, MemoryStoreBuilder};
+pub use record::{Data, Patch, Record};
+pub use registry::{
+    BackendEntry, CommonOptions, DEFAULT_CLEANUP_TIME, OpenFn, OpenFuture, Registry, StoreHandle,
+    UrlOptions, parse_duration, redact_url,
+};
+pub use store::{Capabilities, Page, SessionStream, Store, StoreExt};
+pub use time::{Clock, ManualClock, SharedClock, SystemClock, Timestamp, system_clock};
+
+/// Re-exported so backends and adapters use the same version.
+pub use async_trait::async_trait;
+pub use serde_json;

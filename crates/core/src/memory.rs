@@ -1,0 +1,489 @@
+//! `memory://`: a sharded in-process store for tests, single-instance apps and caches.
+
+use std::collections::{BinaryHeap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+
+use crate::error::{Error, ErrorKind, Operation, Result};
+use crate::id::SessionId;
+use crate::record::{Patch, Record};
+use crate::store::{Capabilities, Page, Store};
+use crate::time::{SharedClock, Timestamp, system_clock};
+
+/// How long a browser session (no expiry) lives after its last access unless configured
+/// otherwise: one day, as connect-redis does for sessions without `maxAge`.
+pub const DEFAULT_BROWSER_IDLE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// An in-memory store: sharded (DashMap), safe under heavy concurrency, never returns an expired
+/// session, frees expired ones on read and on `cleanup`, optionally bounded in entries.
+///
+/// Clones share the same sessions.
+///
+/// # Concurrency
+/// `update`, `touch`, `create` and `destroy` each run under the lock of the session's shard, so
+/// they are atomic with respect to each other. `rename` takes the record out and puts it under
+/// the new id in two steps, so `capabilities().atomic_rename` is `false`: a reader may briefly
+/// see neither id.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use sessionbank_core::MemoryStore;
+///
+/// let store = MemoryStore::builder()
+///     .max_entries(100_000)
+///     .browser_idle(Duration::from_secs(3600))
+///     .build();
+/// assert_eq!(store.max_entries(), Some(100_000));
+/// ```
+#[derive(Clone, Debug)]
+pub struct MemoryStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    sessions: DashMap<SessionId, Record>,
+    /// owner -> ids. A superset hint: every id a live session of that owner has is in here;
+    /// stale ids are checked against `sessions` on read and pruned.
+    owners: DashMap<String, HashSet<SessionId>>,
+    max_entries: Option<usize>,
+    browser_idle: Duration,
+    clock: SharedClock,
+}
+
+/// Builds a [`MemoryStore`].
+#[derive(Debug)]
+pub struct MemoryStoreBuilder {
+    max_entries: Option<usize>,
+    browser_idle: Duration,
+    clock: SharedClock,
+}
+
+impl MemoryStoreBuilder {
+    /// Refuse new sessions (with [`ErrorKind::Unavailable`]) once `max` live sessions are held,
+    /// after first removing expired ones. Unbounded by default.
+    #[must_use]
+    pub fn max_entries(mut self, max: usize) -> Self {
+        self.max_entries = Some(max);
+        self
+    }
+
+    /// How long a browser session lives after its last access (default one day).
+    #[must_use]
+    pub fn browser_idle(mut self, idle: Duration) -> Self {
+        self.browser_idle = idle;
+        self
+    }
+
+    /// The clock that decides what has expired (default: the system clock).
+    #[must_use]
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Builds the store.
+    pub fn build(self) -> MemoryStore {
+        MemoryStore {
+            inner: Arc::new(Inner {
+                sessions: DashMap::new(),
+                owners: DashMap::new(),
+                max_entries: self.max_entries,
+                browser_idle: self.browser_idle,
+                clock: self.clock,
+            }),
+        }
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    /// An unbounded store on the system clock.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder for the options.
+    pub fn builder() -> MemoryStoreBuilder {
+        MemoryStoreBuilder {
+            max_entries: None,
+            browser_idle: DEFAULT_BROWSER_IDLE,
+            clock: system_clock(),
+        }
+    }
+
+    /// The bound on entries, if any.
+    pub fn max_entries(&self) -> Option<usize> {
+        self.inner.max_entries
+    }
+
+    fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    fn live(&self, record: &Record, now: Timestamp) -> bool {
+        record.is_live(now, self.inner.browser_idle)
+    }
+
+    /// Records `id` under `owner` in the owner index. Called with the session's shard locked.
+    fn index_owner(&self, id: SessionId, owner: &str) {
+        self.inner
+            .owners
+            .entry(owner.to_owned())
+            .or_default()
+            .insert(id);
+    }
+
+    /// Removes `id` from `owner`'s set. Called with the session's shard locked.
+    fn unindex_owner(&self, id: &SessionId, owner: &str) {
+        if let Some(mut ids) = self.inner.owners.get_mut(owner) {
+            ids.remove(id);
+        }
+        self.inner.owners.remove_if(owner, |_, ids| ids.is_empty());
+    }
+
+    fn reindex(&self, id: SessionId, old: Option<&str>, new: Option<&str>) {
+        if old == new {
+            return;
+        }
+        if let Some(old) = old {
+            self.unindex_owner(&id, old);
+        }
+        if let Some(new) = new {
+            self.index_owner(id, new);
+        }
+    }
+
+    fn check_capacity(&self, operation: Operation) -> Result<()> {
+        let Some(max) = self.inner.max_entries else {
+            return Ok(());
+        };
+        if self.inner.sessions.len() <= max {
+            return Ok(());
+        }
+        self.remove_expired();
+        if self.inner.sessions.len() <= max {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Unavailable,
+            operation,
+            format!("the memory store holds its maximum of {max} sessions"),
+        )
+        .with_backend("memory"))
+    }
+
+    fn remove_expired(&self) -> u64 {
+        let now = self.now();
+        let mut removed = 0u64;
+        let mut orphaned = Vec::new();
+        self.inner.sessions.retain(|id, record| {
+            if self.live(record, now) {
+                return true;
+            }
+            removed += 1;
+            if let Some(owner) = &record.owner {
+                orphaned.push((*id, owner.clone()));
+            }
+            false
+        });
+        for (id, owner) in orphaned {
+            // The session is gone; if the id was reused meanwhile under the same owner, keep it.
+            if let Entry::Vacant(_) = self.inner.sessions.entry(id) {
+                self.unindex_owner(&id, &owner);
+            }
+        }
+        removed
+    }
+
+    fn insert_new(&self, id: &SessionId, record: &Record, operation: Operation) -> Result<()> {
+        let now = self.now();
+        match self.inner.sessions.entry(*id) {
+            Entry::Occupied(mut existing) => {
+                if operation == Operation::Create && self.live(existing.get(), now) {
+                    return Err(Error::already_exists(operation).with_backend("memory"));
+                }
+                let old_owner = existing.get().owner.clone();
+                existing.insert(record.clone());
+                self.reindex(*id, old_owner.as_deref(), record.owner.as_deref());
+                return Ok(());
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(record.clone());
+                if let Some(owner) = &record.owner {
+                    self.index_owner(*id, owner);
+                }
+            }
+        }
+        if let Err(e) = self.check_capacity(operation) {
+            self.remove_entry(id);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn remove_entry(&self, id: &SessionId) -> Option<Record> {
+        match self.inner.sessions.entry(*id) {
+            Entry::Occupied(entry) => {
+                if let Some(owner) = &entry.get().owner {
+                    self.unindex_owner(id, owner);
+                }
+                Some(entry.remove())
+            }
+            Entry::Vacant(_) => None,
+        }
+    }
+
+    /// Applies `change` to a live record under its shard lock, or fails with `Gone`.
+    fn modify_live(
+        &self,
+        id: &SessionId,
+        operation: Operation,
+        change: impl FnOnce(&mut Record, Timestamp),
+    ) -> Result<()> {
+        let now = self.now();
+        match self.inner.sessions.entry(*id) {
+            Entry::Occupied(mut entry) if self.live(entry.get(), now) => {
+                let old_owner = entry.get().owner.clone();
+                change(entry.get_mut(), now);
+                let new_owner = entry.get().owner.clone();
+                self.reindex(*id, old_owner.as_deref(), new_owner.as_deref());
+                Ok(())
+            }
+            Entry::Occupied(entry) => {
+                if let Some(owner) = &entry.get().owner {
+                    self.unindex_owner(id, owner);
+                }
+                entry.remove();
+                Err(Error::gone(operation).with_backend("memory"))
+            }
+            Entry::Vacant(_) => Err(Error::gone(operation).with_backend("memory")),
+        }
+    }
+
+    fn owner_ids(&self, owner: &str) -> Vec<SessionId> {
+        self.inner
+            .owners
+            .get(owner)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            list: true,
+            owner_index: true,
+            atomic_rename: false,
+            native_expiry: false,
+            durable: false,
+        }
+    }
+
+    async fn get(&self, id: &SessionId) -> Result<Option<Record>> {
+        let now = self.now();
+        if let Some(record) = self.inner.sessions.get(id) {
+            if self.live(&record, now) {
+                return Ok(Some(record.clone()));
+            }
+        } else {
+            return Ok(None);
+        }
+        // Expired: free it now rather than waiting for cleanup.
+        if let Entry::Occupied(entry) = self.inner.sessions.entry(*id)
+            && !self.live(entry.get(), now)
+        {
+            if let Some(owner) = &entry.get().owner {
+                self.unindex_owner(id, owner);
+            }
+            entry.remove();
+        }
+        Ok(None)
+    }
+
+    async fn set(&self, id: &SessionId, record: &Record) -> Result<()> {
+        self.insert_new(id, record, Operation::Set)
+    }
+
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<()> {
+        self.insert_new(id, record, Operation::Create)
+    }
+
+    async fn update(&self, id: &SessionId, patch: &Patch) -> Result<()> {
+        self.modify_live(id, Operation::Update, |record, now| {
+            patch.apply_to(record, now)
+        })
+    }
+
+    async fn touch(&self, id: &SessionId, expires_at: Option<Timestamp>) -> Result<()> {
+        self.modify_live(id, Operation::Touch, |record, now| {
+            record.expires_at = expires_at;
+            record.last_access = now;
+        })
+    }
+
+    async fn destroy(&self, id: &SessionId) -> Result<()> {
+        self.remove_entry(id);
+        Ok(())
+    }
+
+    async fn rename(&self, old: &SessionId, new: &SessionId) -> Result<()> {
+        let now = self.now();
+        if old == new {
+            return self.touch(old, self.get(old).await?.and_then(|r| r.expires_at)).await;
+        }
+        if let Some(existing) = self.inner.sessions.get(new)
+            && self.live(&existing, now)
+        {
+            return Err(Error::already_exists(Operation::Rename).with_backend("memory"));
+        }
+        let mut record = match self.remove_entry(old) {
+            Some(record) if self.live(&record, now) => record,
+            _ => return Err(Error::gone(Operation::Rename).with_backend("memory")),
+        };
+        record.last_access = now;
+        match self.inner.sessions.entry(*new) {
+            Entry::Occupied(entry) if self.live(entry.get(), now) => {
+                drop(entry);
+                // Another request took `new` in between: put the old session back.
+                if let Entry::Vacant(slot) = self.inner.sessions.entry(*old) {
+                    if let Some(owner) = &record.owner {
+                        self.index_owner(*old, owner);
+                    }
+                    slot.insert(record);
+                }
+                Err(Error::already_exists(Operation::Rename).with_backend("memory"))
+            }
+            Entry::Occupied(mut entry) => {
+                let stale_owner = entry.get().owner.clone();
+                self.reindex(*new, stale_owner.as_deref(), record.owner.as_deref());
+                entry.insert(record);
+                Ok(())
+            }
+            Entry::Vacant(slot) => {
+                if let Some(owner) = &record.owner {
+                    self.index_owner(*new, owner);
+                }
+                slot.insert(record);
+                Ok(())
+            }
+        }
+    }
+
+    async fn all(&self, cursor: Option<&str>, limit: usize) -> Result<Page> {
+        let after = cursor.map(SessionId::parse).transpose()?;
+        let limit = limit.max(1);
+        let now = self.now();
+        // Keep the `limit` smallest ids after the cursor: O(n log limit) per page, no full copy.
+        let mut heap: BinaryHeap<SessionId> = BinaryHeap::with_capacity(limit + 1);
+        for entry in self.inner.sessions.iter() {
+            let id = *entry.key();
+            if after.is_some_and(|a| id <= a) || !self.live(entry.value(), now) {
+                continue;
+            }
+            if heap.len() < limit {
+                heap.push(id);
+            } else if heap.peek().is_some_and(|max| id < *max) {
+                heap.pop();
+                heap.push(id);
+            }
+        }
+        let full = heap.len() == limit;
+        let ids = heap.into_sorted_vec();
+        let next = if full {
+            ids.last().map(|id| id.as_str().to_owned())
+        } else {
+            None
+        };
+        let sessions = ids
+            .into_iter()
+            .filter_map(|id| {
+                let record = self.inner.sessions.get(&id)?;
+                self.live(&record, now).then(|| (id, record.clone()))
+            })
+            .collect();
+        Ok(Page { sessions, next })
+    }
+
+    async fn length(&self) -> Result<u64> {
+        let now = self.now();
+        Ok(self
+            .inner
+            .sessions
+            .iter()
+            .filter(|entry| self.live(entry.value(), now))
+            .count() as u64)
+    }
+
+    async fn clear(&self) -> Result<u64> {
+        let removed = self.inner.sessions.len() as u64;
+        self.inner.sessions.clear();
+        self.inner.owners.clear();
+        Ok(removed)
+    }
+
+    async fn cleanup(&self) -> Result<u64> {
+        Ok(self.remove_expired())
+    }
+
+    async fn owned_by(&self, owner: &str) -> Result<Vec<(SessionId, Record)>> {
+        let now = self.now();
+        let mut found = Vec::new();
+        for id in self.owner_ids(owner) {
+            match self.inner.sessions.entry(id) {
+                Entry::Occupied(entry)
+                    if entry.get().owner.as_deref() == Some(owner)
+                        && self.live(entry.get(), now) =>
+                {
+                    found.push((id, entry.get().clone()));
+                }
+                Entry::Occupied(entry) if entry.get().owner.as_deref() == Some(owner) => {
+                    // Expired: free it.
+                    self.unindex_owner(&id, owner);
+                    entry.remove();
+                }
+                _ => self.unindex_owner(&id, owner),
+            }
+        }
+        found.sort_by_key(|(_, r)| r.created_at);
+        Ok(found)
+    }
+
+    async fn destroy_owned_by(&self, owner: &str, except: Option<&SessionId>) -> Result<u64> {
+        let now = self.now();
+        let mut destroyed = 0;
+        for id in self.owner_ids(owner) {
+            if Some(&id) == except {
+                continue;
+            }
+            match self.inner.sessions.entry(id) {
+                Entry::Occupied(entry) if entry.get().owner.as_deref() == Some(owner) => {
+                    if self.live(entry.get(), now) {
+                        destroyed += 1;
+                    }
+                    self.unindex_owner(&id, owner);
+                    entry.remove();
+                }
+                _ => self.unindex_owner(&id, owner),
+            }
+        }
+        Ok(destroyed)
+    }
+}

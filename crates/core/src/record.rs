@@ -1,0 +1,211 @@
+//! What a store keeps for one session: a JSON object of top-level keys plus metadata, and the
+//! [`Patch`] that `update` applies to it.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::time::Timestamp;
+
+/// A session's data: a JSON object whose top-level keys are the session keys.
+pub type Data = Map<String, Value>;
+
+/// One stored session: its data and metadata.
+///
+/// The data is a JSON object of top-level keys, so Node applications can read and write the same
+/// sessions. `expires_at` is an absolute time, or `None` for a browser session, which a store
+/// keeps until `last_access + browser_idle` (see [`Record::deadline`]) instead of forever.
+///
+/// `Debug` lists the data's key names only, never their values.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use serde_json::json;
+/// use sessionbank_core::{Record, Timestamp};
+///
+/// let now = Timestamp::now();
+/// let record = Record::new(now)
+///     .with_data(json!({"user": "ada", "visits": 3}).as_object().cloned().unwrap_or_default())
+///     .expiring_at(now + Duration::from_secs(60))
+///     .owned_by("ada");
+/// assert!(record.is_live(now, Duration::from_secs(86_400)));
+/// assert_eq!(record.data["visits"], 3);
+/// ```
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The session's keys and values.
+    pub data: Data,
+    /// When the session expires; `None` for a browser session.
+    pub expires_at: Option<Timestamp>,
+    /// When the session was created.
+    pub created_at: Timestamp,
+    /// When the session was last written or touched.
+    pub last_access: Timestamp,
+    /// The user the session belongs to, for "log this user out everywhere".
+    pub owner: Option<String>,
+}
+
+impl Record {
+    /// An empty browser-session record created at `now`.
+    pub fn new(now: Timestamp) -> Self {
+        Self {
+            data: Data::new(),
+            expires_at: None,
+            created_at: now,
+            last_access: now,
+            owner: None,
+        }
+    }
+
+    /// Replaces the data.
+    #[must_use]
+    pub fn with_data(mut self, data: Data) -> Self {
+        self.data = data;
+        self
+    }
+
+    /// Sets the expiry.
+    #[must_use]
+    pub fn expiring_at(mut self, expires_at: Timestamp) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// Sets the owner.
+    #[must_use]
+    pub fn owned_by(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// The moment the store may forget this record: `expires_at`, or for a browser session
+    /// `last_access + browser_idle`.
+    pub fn deadline(&self, browser_idle: Duration) -> Timestamp {
+        self.expires_at
+            .unwrap_or_else(|| self.last_access.saturating_add(browser_idle))
+    }
+
+    /// Whether the record is still live at `now`: its deadline is strictly later than `now`.
+    pub fn is_live(&self, now: Timestamp, browser_idle: Duration) -> bool {
+        self.deadline(browser_idle) > now
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("keys", &self.data.keys().collect::<Vec<_>>())
+            .field("expires_at", &self.expires_at)
+            .field("created_at", &self.created_at)
+            .field("last_access", &self.last_access)
+            .field("owner", &self.owner.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+/// A change to one session, applied atomically by [`Store::update`](crate::Store::update):
+/// keys to set, keys to remove, and optionally a new expiry and owner.
+///
+/// `set` is applied first, then `unset`, so a key in both ends up removed (the same order as
+/// PostgreSQL's `(data || $set) - $unset`). `last_access` becomes the store's "now".
+///
+/// # Examples
+///
+/// ```
+/// use serde_json::json;
+/// use sessionbank_core::{Patch, Record, Timestamp};
+///
+/// let now = Timestamp::now();
+/// let mut record = Record::new(now);
+/// record.data.insert("a".into(), json!(1));
+/// let patch = Patch::new().set("b", json!(2)).unset("a");
+/// patch.apply_to(&mut record, now);
+/// assert_eq!(serde_json::Value::Object(record.data), json!({"b": 2}));
+/// ```
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Patch {
+    /// Keys to insert or overwrite.
+    pub set: Data,
+    /// Keys to remove.
+    pub unset: BTreeSet<String>,
+    /// `Some(new)` moves the expiry (`Some(None)` makes it a browser session); `None` keeps it.
+    pub expires_at: Option<Option<Timestamp>>,
+    /// `Some(new)` changes the owner (`Some(None)` removes it); `None` keeps it.
+    pub owner: Option<Option<String>>,
+}
+
+impl Patch {
+    /// An empty patch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a key to set.
+    #[must_use]
+    pub fn set(mut self, key: impl Into<String>, value: Value) -> Self {
+        self.set.insert(key.into(), value);
+        self
+    }
+
+    /// Adds a key to remove.
+    #[must_use]
+    pub fn unset(mut self, key: impl Into<String>) -> Self {
+        self.unset.insert(key.into());
+        self
+    }
+
+    /// Moves the expiry.
+    #[must_use]
+    pub fn expire_at(mut self, expires_at: Option<Timestamp>) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// Changes the owner.
+    #[must_use]
+    pub fn owner(mut self, owner: Option<String>) -> Self {
+        self.owner = Some(owner);
+        self
+    }
+
+    /// Whether the patch changes nothing but `last_access`.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+            && self.unset.is_empty()
+            && self.expires_at.is_none()
+            && self.owner.is_none()
+    }
+
+    /// Applies the patch to `record` as a store does, with `now` as the new `last_access`.
+    pub fn apply_to(&self, record: &mut Record, now: Timestamp) {
+        for (k, v) in &self.set {
+            record.data.insert(k.clone(), v.clone());
+        }
+        for k in &self.unset {
+            record.data.remove(k);
+        }
+        if let Some(expires_at) = self.expires_at {
+            record.expires_at = expires_at;
+        }
+        if let Some(owner) = &self.owner {
+            record.owner.clone_from(owner);
+        }
+        record.last_access = now;
+    }
+}
+
+impl fmt::Debug for Patch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Patch")
+            .field("set", &self.set.keys().collect::<Vec<_>>())
+            .field("unset", &self.unset)
+            .field("expires_at", &self.expires_at)
+            .field("owner", &self.owner.as_ref().map(|o| o.as_ref().map(|_| "<set>")))
+            .finish()
+    }
+}

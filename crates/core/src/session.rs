@@ -1,0 +1,1 @@
+//! The framework-independent session handle (filled in by the session layer work).

@@ -1,0 +1,2 @@
+//! sessionbank facade (placeholder while the crates land).
+pub use sessionbank_core::*;
