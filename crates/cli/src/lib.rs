@@ -1,0 +1,1 @@
+//! The sessionbank command-line tool.

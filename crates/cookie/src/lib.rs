@@ -1,0 +1,1 @@
+//! Signed session cookies: a key ring and signing formats.

@@ -1,0 +1,1 @@
+//! The embedded disk store (disk://), sessionbank's default backend.

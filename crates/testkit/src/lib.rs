@@ -1,0 +1,1 @@
+//! Real-server harness and the Store conformance suite for sessionbank.

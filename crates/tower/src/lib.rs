@@ -1,0 +1,1 @@
+//! tower/axum session layer and extractor for sessionbank.
