@@ -1,0 +1,312 @@
+//! The [`CookieFormat`] trait, the parsed request cookies it reads, and what verification yields.
+
+use std::fmt;
+
+use cookie::Cookie;
+use sessionbank_core::SessionId;
+
+use crate::key::KeyRing;
+
+/// The longest `Cookie` header (all `Cookie` headers of a request together) that is parsed at
+/// all: 8 KiB, the limit most servers put on one header. Longer ones are rejected whole.
+pub const DEFAULT_MAX_HEADER_LEN: usize = 8 * 1024;
+
+/// The longest single cookie value a format looks at. Anything longer is rejected before any
+/// decoding or MAC work.
+pub const MAX_VALUE_LEN: usize = 1024;
+
+/// The cookies of one request, parsed from its `Cookie` header(s) with the `cookie` crate.
+///
+/// Values are kept as sent (not percent-decoded), so each format decodes what it needs. A name
+/// may appear more than once (a browser sends every cookie whose path and domain match), and
+/// [`RequestCookies::get_all`] yields every value in order.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_cookie::RequestCookies;
+///
+/// let cookies = RequestCookies::parse(["a=1; b=2", "a=3"], 8192)?;
+/// assert_eq!(cookies.get_all("a").collect::<Vec<_>>(), ["1", "3"]);
+/// assert_eq!(cookies.get("b"), Some("2"));
+///
+/// let huge = "x=".to_owned() + &"y".repeat(10_000);
+/// assert!(RequestCookies::parse([huge.as_str()], 8192).is_err());
+/// # Ok::<(), sessionbank_cookie::Rejection>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct RequestCookies {
+    pairs: Vec<(String, String)>,
+}
+
+impl RequestCookies {
+    /// Parses the values of a request's `Cookie` headers. Malformed pairs are skipped.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::TooLarge`] when the headers together are longer than `max_len` bytes.
+    pub fn parse<'a>(
+        headers: impl IntoIterator<Item = &'a str>,
+        max_len: usize,
+    ) -> Result<Self, Rejection> {
+        let mut pairs = Vec::new();
+        let mut total = 0usize;
+        for header in headers {
+            total = total.saturating_add(header.len());
+            if total > max_len {
+                return Err(Rejection::TooLarge);
+            }
+            for cookie in Cookie::split_parse(header).flatten() {
+                pairs.push((cookie.name().to_owned(), cookie.value().to_owned()));
+            }
+        }
+        Ok(Self { pairs })
+    }
+
+    /// The first value sent under `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value sent under `name`, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.pairs
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// How many cookies were sent.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Whether no cookie was sent.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+}
+
+impl fmt::Debug for RequestCookies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Names only: values may be session ids or other secrets.
+        f.debug_struct("RequestCookies")
+            .field(
+                "names",
+                &self.pairs.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// A session id whose signature verified, and which key verified it.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_cookie::{CookieFormat, KeyRing, NativeFormat, RequestCookies};
+/// use sessionbank_core::SessionId;
+///
+/// let keys = KeyRing::generate()?;
+/// let id = SessionId::generate()?;
+/// let (name, value) = NativeFormat.encode("id", &id, &keys).remove(0);
+/// let cookies = RequestCookies::parse([format!("{name}={value}").as_str()], 8192).unwrap();
+/// let verified = NativeFormat.decode("id", &cookies, &keys).unwrap().unwrap();
+/// assert_eq!(verified.id, id);
+/// assert!(!verified.needs_resign());
+/// # Ok::<(), sessionbank_core::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// The session id the cookie carries.
+    pub id: SessionId,
+    /// The index in the key ring of the key that verified it; `0` is the newest.
+    pub key_index: usize,
+}
+
+impl Verified {
+    /// Whether an older key verified the cookie, so it should be re-signed with the newest.
+    pub fn needs_resign(&self) -> bool {
+        self.key_index > 0
+    }
+}
+
+impl fmt::Debug for Verified {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verified")
+            .field("id", &self.id)
+            .field("key_index", &self.key_index)
+            .finish()
+    }
+}
+
+/// Why a session cookie was not accepted. It never carries the cookie's text.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_cookie::Rejection;
+///
+/// assert_eq!(Rejection::BadSignature.to_string(), "the session cookie's signature does not verify");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rejection {
+    /// The `Cookie` header or the value is longer than allowed.
+    TooLarge,
+    /// The value does not have the format's shape (separator, base64, id characters).
+    Malformed,
+    /// The signature does not verify with any key of the ring.
+    BadSignature,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Rejection::TooLarge => "the cookie header or session cookie is too large",
+            Rejection::Malformed => "the session cookie is malformed",
+            Rejection::BadSignature => "the session cookie's signature does not verify",
+        })
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// How a session id is carried in signed cookies.
+///
+/// A format turns an id into one or more `(cookie name, cookie value)` pairs, and reads it back
+/// from all of the request's cookies, so formats that use several cookies fit: Express's
+/// `cookie-signature` (`s:` + id + `.` + base64 HMAC-SHA256, one cookie) and Keygrip's (`name`
+/// plus `name.sig`, HMAC-SHA1) can be added beside [`NativeFormat`] without changing this trait.
+///
+/// Implementations must never panic on hostile input and must compare signatures in constant
+/// time.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_cookie::{CookieFormat, NativeFormat};
+///
+/// let format: &dyn CookieFormat = &NativeFormat;
+/// assert_eq!(format.cookie_names("id"), ["id"]);
+/// ```
+pub trait CookieFormat: Send + Sync + fmt::Debug {
+    /// The cookies that carry `id` under the configured `name`, signed with the ring's newest
+    /// key. Values must be valid cookie values (no encoding is applied on top).
+    fn encode(&self, name: &str, id: &SessionId, keys: &KeyRing) -> Vec<(String, String)>;
+
+    /// Reads and verifies the session id from the request's cookies: `Ok(None)` when no
+    /// session cookie was sent.
+    ///
+    /// # Errors
+    ///
+    /// A [`Rejection`] when a session cookie was sent but is oversized, malformed or does not
+    /// verify with any key.
+    fn decode(
+        &self,
+        name: &str,
+        cookies: &RequestCookies,
+        keys: &KeyRing,
+    ) -> Result<Option<Verified>, Rejection>;
+
+    /// Every cookie name the format writes for `name` (what a removal must clear).
+    fn cookie_names(&self, name: &str) -> Vec<String>;
+}
+
+/// sessionbank's own format: one cookie whose value is `ID.SIG`, where `SIG` is the unpadded
+/// base64url HMAC-SHA256, under the ring's newest key, of `cookie_name + "=" + ID`.
+///
+/// Signing the cookie's name with the id means a value cannot be moved to a cookie of another
+/// name (another app's session cookie on the same domain, say) and still verify. The value is
+/// 76 characters of `[A-Za-z0-9_.-]`, so it needs no encoding.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_cookie::{CookieFormat, KeyRing, NativeFormat, RequestCookies, Rejection};
+/// use sessionbank_core::SessionId;
+///
+/// let keys = KeyRing::generate()?;
+/// let id = SessionId::generate()?;
+/// let (_, value) = NativeFormat.encode("id", &id, &keys).remove(0);
+/// assert_eq!(value.len(), 76);
+///
+/// // The same value under another cookie name does not verify.
+/// let moved = RequestCookies::parse([format!("other={value}").as_str()], 8192).unwrap();
+/// assert_eq!(NativeFormat.decode("other", &moved, &keys), Err(Rejection::BadSignature));
+/// # Ok::<(), sessionbank_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NativeFormat;
+
+impl NativeFormat {
+    fn verify_one(name: &str, value: &str, keys: &KeyRing) -> Result<Verified, Rejection> {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+        if value.len() > MAX_VALUE_LEN {
+            return Err(Rejection::TooLarge);
+        }
+        let (id_text, sig_text) = value.rsplit_once('.').ok_or(Rejection::Malformed)?;
+        let id = SessionId::parse(id_text).map_err(|_| Rejection::Malformed)?;
+        // A SHA-256 tag is 32 bytes: 43 characters of unpadded base64.
+        if sig_text.len() != 43 {
+            return Err(Rejection::Malformed);
+        }
+        let mut tag = [0u8; 33];
+        let written = URL_SAFE_NO_PAD
+            .decode_slice(sig_text.as_bytes(), &mut tag)
+            .map_err(|_| Rejection::Malformed)?;
+        let tag = tag.get(..written).ok_or(Rejection::Malformed)?;
+        let parts: [&[u8]; 3] = [name.as_bytes(), b"=", id_text.as_bytes()];
+        let key_index = keys
+            .find(|key| key.verify_hmac_sha256(&parts, tag))
+            .ok_or(Rejection::BadSignature)?;
+        Ok(Verified { id, key_index })
+    }
+}
+
+impl CookieFormat for NativeFormat {
+    fn encode(&self, name: &str, id: &SessionId, keys: &KeyRing) -> Vec<(String, String)> {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+        let tag = keys
+            .newest()
+            .hmac_sha256(&[name.as_bytes(), b"=", id.as_str().as_bytes()]);
+        let mut value = String::with_capacity(76);
+        value.push_str(id.as_str());
+        value.push('.');
+        URL_SAFE_NO_PAD.encode_string(tag, &mut value);
+        vec![(name.to_owned(), value)]
+    }
+
+    fn decode(
+        &self,
+        name: &str,
+        cookies: &RequestCookies,
+        keys: &KeyRing,
+    ) -> Result<Option<Verified>, Rejection> {
+        // A browser may send several cookies of this name (different paths or domains): the
+        // first that verifies wins; otherwise report the first failure.
+        let mut first_error = None;
+        for value in cookies.get_all(name) {
+            match Self::verify_one(name, value, keys) {
+                Ok(verified) => return Ok(Some(verified)),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
+    }
+
+    fn cookie_names(&self, name: &str) -> Vec<String> {
+        vec![name.to_owned()]
+    }
+}

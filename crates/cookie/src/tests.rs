@@ -1,0 +1,293 @@
+use std::time::Duration;
+
+use sessionbank_core::{SessionId, Timestamp};
+
+use super::*;
+
+fn value_for(name: &str, id: &SessionId, keys: &KeyRing) -> String {
+    let mut pairs = NativeFormat.encode(name, id, keys);
+    assert_eq!(pairs.len(), 1);
+    let (n, v) = pairs.remove(0);
+    assert_eq!(n, name);
+    v
+}
+
+fn decode(name: &str, header: &str, keys: &KeyRing) -> Result<Option<Verified>, Rejection> {
+    let cookies = RequestCookies::parse([header], DEFAULT_MAX_HEADER_LEN)?;
+    NativeFormat.decode(name, &cookies, keys)
+}
+
+/// Replaces the character at `pos` with another one from the id/base64url alphabet.
+fn flip(text: &str, pos: usize) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    bytes[pos] = if bytes[pos] == b'A' { b'B' } else { b'A' };
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn round_trip() {
+    let keys = KeyRing::generate().unwrap();
+    let id = SessionId::generate().unwrap();
+    let value = value_for("id", &id, &keys);
+    assert_eq!(value.len(), 76);
+    assert!(value.starts_with(id.as_str()));
+    let verified = decode("id", &format!("a=b; id={value}; c=d"), &keys)
+        .unwrap()
+        .unwrap();
+    assert_eq!(verified.id, id);
+    assert_eq!(verified.key_index, 0);
+    assert!(!verified.needs_resign());
+}
+
+#[test]
+fn no_cookie_is_not_an_error() {
+    let keys = KeyRing::generate().unwrap();
+    assert_eq!(decode("id", "a=b; other=c", &keys), Ok(None));
+    assert_eq!(decode("id", "", &keys), Ok(None));
+}
+
+#[test]
+fn tampered_id_signature_or_name_is_rejected() {
+    let keys = KeyRing::generate().unwrap();
+    let id = SessionId::generate().unwrap();
+    let value = value_for("id", &id, &keys);
+
+    for pos in [0, 5, 31] {
+        let tampered = flip(&value, pos);
+        assert_eq!(
+            decode("id", &format!("id={tampered}"), &keys),
+            Err(Rejection::BadSignature),
+            "id char {pos}"
+        );
+    }
+    for pos in [33, 50, 74] {
+        let tampered = flip(&value, pos);
+        assert_eq!(
+            decode("id", &format!("id={tampered}"), &keys),
+            Err(Rejection::BadSignature),
+            "sig char {pos}"
+        );
+    }
+    // The last base64 character of a 32-byte tag carries 2 unused bits; changing them makes the
+    // encoding non-canonical, which the decoder refuses rather than accepting a second spelling.
+    let last = flip(&value, 75);
+    assert!(decode("id", &format!("id={last}"), &keys).is_err());
+
+    // The same value moved to another cookie name.
+    assert_eq!(
+        decode("sid", &format!("sid={value}"), &keys),
+        Err(Rejection::BadSignature)
+    );
+    // Signed for another name, presented under ours.
+    let other = value_for("sid", &id, &keys);
+    assert_eq!(
+        decode("id", &format!("id={other}"), &keys),
+        Err(Rejection::BadSignature)
+    );
+}
+
+#[test]
+fn another_key_does_not_verify() {
+    let keys = KeyRing::generate().unwrap();
+    let stranger = KeyRing::generate().unwrap();
+    let id = SessionId::generate().unwrap();
+    let value = value_for("id", &id, &stranger);
+    assert_eq!(
+        decode("id", &format!("id={value}"), &keys),
+        Err(Rejection::BadSignature)
+    );
+}
+
+#[test]
+fn old_key_verifies_and_asks_for_resign_retired_key_fails() {
+    let mut keys = KeyRing::generate().unwrap();
+    let id = SessionId::generate().unwrap();
+    let old_value = value_for("id", &id, &keys);
+
+    keys.rotate(Key::generate().unwrap());
+    let verified = decode("id", &format!("id={old_value}"), &keys)
+        .unwrap()
+        .unwrap();
+    assert_eq!(verified.id, id);
+    assert_eq!(verified.key_index, 1);
+    assert!(verified.needs_resign());
+
+    let new_value = value_for("id", &id, &keys);
+    assert_ne!(new_value, old_value, "re-signed with the newest key");
+    let verified = decode("id", &format!("id={new_value}"), &keys)
+        .unwrap()
+        .unwrap();
+    assert!(!verified.needs_resign());
+
+    let retired = keys.retire_oldest();
+    assert!(retired.is_some());
+    assert_eq!(
+        decode("id", &format!("id={old_value}"), &keys),
+        Err(Rejection::BadSignature)
+    );
+    assert!(
+        decode("id", &format!("id={new_value}"), &keys)
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn ring_never_empties() {
+    let mut keys = KeyRing::generate().unwrap();
+    assert!(keys.retire_oldest().is_none());
+    keys.rotate(Key::generate().unwrap());
+    keys.rotate(Key::generate().unwrap());
+    assert_eq!(keys.len(), 3);
+    keys.retain(0);
+    assert_eq!(keys.len(), 1);
+    assert!(!keys.is_empty());
+}
+
+#[test]
+fn first_valid_of_duplicate_cookies_wins() {
+    let keys = KeyRing::generate().unwrap();
+    let id = SessionId::generate().unwrap();
+    let value = value_for("id", &id, &keys);
+    let header = format!("id=garbage; id={value}");
+    assert_eq!(decode("id", &header, &keys).unwrap().unwrap().id, id);
+}
+
+#[test]
+fn oversized_header_and_value_are_rejected() {
+    let keys = KeyRing::generate().unwrap();
+    let id = SessionId::generate().unwrap();
+    let value = value_for("id", &id, &keys);
+    let header = format!("id={value}; junk={}", "x".repeat(DEFAULT_MAX_HEADER_LEN));
+    assert_eq!(decode("id", &header, &keys), Err(Rejection::TooLarge));
+
+    let long_value = format!("id={}", "a".repeat(MAX_VALUE_LEN + 1));
+    assert_eq!(decode("id", &long_value, &keys), Err(Rejection::TooLarge));
+
+    // Several headers count together.
+    let half = format!("a={}", "x".repeat(DEFAULT_MAX_HEADER_LEN / 2 + 10));
+    let cookies = RequestCookies::parse([half.as_str(), half.as_str()], DEFAULT_MAX_HEADER_LEN);
+    assert_eq!(cookies.unwrap_err(), Rejection::TooLarge);
+}
+
+#[test]
+fn garbage_is_rejected_without_panicking() {
+    let keys = KeyRing::generate().unwrap();
+    let id = SessionId::generate().unwrap();
+    let value = value_for("id", &id, &keys);
+    let (id_part, sig_part) = value.split_once('.').unwrap();
+    let garbage = [
+        String::new(),
+        ".".to_owned(),
+        "....".to_owned(),
+        id_part.to_owned(),
+        format!("{id_part}."),
+        format!(".{sig_part}"),
+        format!("{id_part}.{sig_part}="),
+        format!("{id_part}.{}", &sig_part[..42]),
+        format!("{id_part}.{sig_part}A"),
+        format!("{id_part}.{}", sig_part.replace(|_| true, "+")),
+        format!("{id_part}x.{sig_part}"),
+        format!("s:{value}"),
+        "é".repeat(40),
+        "%00%ff".to_owned(),
+        "\u{1F600}.\u{1F600}".to_owned(),
+    ];
+    for g in &garbage {
+        let result = decode("id", &format!("id={g}"), &keys);
+        assert!(
+            matches!(
+                result,
+                Err(Rejection::Malformed | Rejection::BadSignature) | Ok(None)
+            ),
+            "{g:?}: {result:?}"
+        );
+        assert!(!matches!(result, Ok(Some(_))), "{g:?} verified");
+    }
+    // Malformed headers overall.
+    for header in [";;;", "=", "id", "id==", "; id=; ;", "\u{0}"] {
+        assert!(
+            !matches!(decode("id", header, &keys), Ok(Some(_))),
+            "{header:?}"
+        );
+    }
+}
+
+#[test]
+fn keys_are_redacted_and_validated() {
+    let key = Key::generate().unwrap();
+    assert_eq!(key.expose_secret().len(), GENERATED_KEY_LEN);
+    let debug = format!("{key:?} {:?}", KeyRing::new(key.clone()));
+    assert!(!debug.contains(&key.to_base64()));
+    assert!(!debug.contains(&key.to_base64()[..10]));
+
+    assert!(Key::from_bytes(&[1u8; MIN_KEY_LEN - 1]).is_err());
+    assert!(Key::from_bytes(&[1u8; MIN_KEY_LEN]).is_ok());
+    // Standard and URL-safe alphabets, padded or not.
+    let bytes: Vec<u8> = (0..48u8).map(|b| b.wrapping_mul(37) ^ 0xfb).collect();
+    let std = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &bytes);
+    let url = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE, &bytes);
+    assert!(std.contains('+') || std.contains('/'));
+    assert_eq!(Key::from_base64(&std).unwrap().expose_secret(), &bytes[..]);
+    assert_eq!(Key::from_base64(&url).unwrap().expose_secret(), &bytes[..]);
+    let err = Key::from_base64("secret!secret!secret!secret!secret!secret!secret!").unwrap_err();
+    assert!(!err.to_string().contains("secret!"));
+    assert!(Key::from_base64("c2hvcnQ=").is_err(), "decodes to 5 bytes");
+}
+
+#[test]
+fn cookie_attributes() {
+    let keys = KeyRing::generate().unwrap();
+    let id = SessionId::generate().unwrap();
+    let now = Timestamp::from_millis(1_700_000_000_000);
+    let expires = now + Duration::from_millis(90_500);
+
+    let text = CookieConfig::new().set_cookies(&id, Some(expires), now, &keys)[0].to_string();
+    assert!(text.starts_with(&format!("{DEFAULT_COOKIE_NAME}={}", id.as_str())));
+    for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=90"] {
+        assert!(text.contains(attr), "{attr} missing in {text}");
+    }
+    assert!(!text.contains("Domain"));
+
+    let config = CookieConfig::new()
+        .secure(false)
+        .persistent(false)
+        .domain(Some("example.com".into()))
+        .same_site(cookie::SameSite::Strict)
+        .path("/app");
+    let text = config.set_cookies(&id, Some(expires), now, &keys)[0].to_string();
+    assert!(!text.contains("Secure"), "{text}");
+    assert!(!text.contains("Max-Age"), "{text}");
+    assert!(text.contains("Domain=example.com") && text.contains("SameSite=Strict"));
+    assert!(text.contains("Path=/app"));
+
+    // A browser session gets no Max-Age even with persistent cookies.
+    let text = CookieConfig::new().set_cookies(&id, None, now, &keys)[0].to_string();
+    assert!(!text.contains("Max-Age"), "{text}");
+
+    let removal = CookieConfig::new().removal_cookies()[0].to_string();
+    assert!(removal.starts_with("id=;"), "{removal}");
+    assert!(removal.contains("Max-Age=0") && removal.contains("Expires="));
+    assert!(removal.contains("Path=/"));
+}
+
+#[test]
+fn config_read_uses_its_name_and_limit() {
+    let keys = KeyRing::generate().unwrap();
+    let id = SessionId::generate().unwrap();
+    let config = CookieConfig::new().name("sb").max_header_len(100);
+    let cookie = config
+        .set_cookies(&id, None, Timestamp::now(), &keys)
+        .remove(0);
+    let header = cookie.stripped().to_string();
+    assert_eq!(
+        config.read([header.as_str()], &keys).unwrap().unwrap().id,
+        id
+    );
+    let long = format!("{header}; pad={}", "p".repeat(100));
+    assert_eq!(
+        config.read([long.as_str()], &keys),
+        Err(Rejection::TooLarge)
+    );
+    assert_eq!(CookieConfig::new().read([header.as_str()], &keys), Ok(None));
+}
