@@ -289,8 +289,8 @@ impl KeyRing {
 
     /// The index of the first key (newest first) for which `verifies` holds: `0` is the
     /// newest, anything larger means the value should be re-signed with the newest key.
-    pub fn find(&self, mut verifies: impl FnMut(&Key) -> bool) -> Option<usize> {
-        self.keys.iter().position(|key| verifies(key))
+    pub fn find(&self, verifies: impl FnMut(&Key) -> bool) -> Option<usize> {
+        self.keys.iter().position(verifies)
     }
 }
 
