@@ -53,9 +53,7 @@ impl JanitorConfig {
             Err(_) => 0.5,
         };
         let factor = 1.0 + jitter * (2.0 * unit - 1.0);
-        self.interval
-            .mul_f64(factor)
-            .max(Duration::from_millis(1))
+        self.interval.mul_f64(factor).max(Duration::from_millis(1))
     }
 }
 
@@ -111,7 +109,11 @@ impl Janitor {
                 match store.cleanup().await {
                     Ok(removed) => {
                         task_stats.removed.fetch_add(removed, Ordering::Relaxed);
-                        tracing::debug!(backend = store.backend(), removed, "janitor cleaned expired sessions");
+                        tracing::debug!(
+                            backend = store.backend(),
+                            removed,
+                            "janitor cleaned expired sessions"
+                        );
                     }
                     Err(error) => {
                         task_stats.failures.fetch_add(1, Ordering::Relaxed);
@@ -158,5 +160,27 @@ impl Janitor {
 impl Drop for Janitor {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_stay_within_the_jitter_band_and_vary() {
+        let config = JanitorConfig::every(Duration::from_millis(1000)).with_jitter(0.2);
+        let waits: Vec<_> = (0..200).map(|_| config.next_wait()).collect();
+        assert!(
+            waits
+                .iter()
+                .all(|w| *w >= Duration::from_millis(800) && *w <= Duration::from_millis(1200))
+        );
+        let distinct: std::collections::BTreeSet<_> = waits.iter().collect();
+        assert!(
+            distinct.len() > 100,
+            "jitter must spread the waits, got {} distinct",
+            distinct.len()
+        );
     }
 }
