@@ -181,7 +181,11 @@ impl fmt::Display for TargetText<'_> {
 
 impl Error {
     /// A new error. `message` must already be free of secrets.
-    pub fn new(kind: ErrorKind, operation: Operation, message: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(
+        kind: ErrorKind,
+        operation: Operation,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self {
             kind,
             operation,

@@ -183,7 +183,10 @@ mod tests {
         let mut record = Record::new(t0);
         record.expires_at = policy.expiry_for(&record, t0 + 50 * MIN);
         assert_eq!(record.expires_at, Some(t0 + 60 * MIN));
-        assert!(!policy.needs_touch(&record, t0 + 55 * MIN), "nothing to gain past the cap");
+        assert!(
+            !policy.needs_touch(&record, t0 + 55 * MIN),
+            "nothing to gain past the cap"
+        );
         assert!(!policy.is_expired(&record, t0 + 59 * MIN));
         assert!(policy.is_expired(&record, t0 + 60 * MIN));
     }

@@ -170,7 +170,10 @@ mod tests {
         let junk = "x".repeat(10 * 1024);
         let err = SessionId::parse(&junk).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
-        assert!(err.to_string().len() < 300, "the message must not echo the input");
+        assert!(
+            err.to_string().len() < 300,
+            "the message must not echo the input"
+        );
     }
 
     #[test]

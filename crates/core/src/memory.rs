@@ -347,7 +347,9 @@ impl Store for MemoryStore {
     async fn rename(&self, old: &SessionId, new: &SessionId) -> Result<()> {
         let now = self.now();
         if old == new {
-            return self.touch(old, self.get(old).await?.and_then(|r| r.expires_at)).await;
+            return self
+                .touch(old, self.get(old).await?.and_then(|r| r.expires_at))
+                .await;
         }
         if let Some(existing) = self.inner.sessions.get(new)
             && self.live(&existing, now)

@@ -205,7 +205,10 @@ impl fmt::Debug for Patch {
             .field("set", &self.set.keys().collect::<Vec<_>>())
             .field("unset", &self.unset)
             .field("expires_at", &self.expires_at)
-            .field("owner", &self.owner.as_ref().map(|o| o.as_ref().map(|_| "<set>")))
+            .field(
+                "owner",
+                &self.owner.as_ref().map(|o| o.as_ref().map(|_| "<set>")),
+            )
             .finish()
     }
 }

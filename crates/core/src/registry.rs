@@ -165,10 +165,9 @@ impl Registry {
             .map_err(|e| e.with_target(target.clone()))?;
         let store = opening.await?;
         let janitor = match common.cleanup_time {
-            Some(interval) if !store.capabilities().native_expiry => Some(Arc::new(Janitor::spawn(
-                store.clone(),
-                JanitorConfig::every(interval),
-            ))),
+            Some(interval) if !store.capabilities().native_expiry => Some(Arc::new(
+                Janitor::spawn(store.clone(), JanitorConfig::every(interval)),
+            )),
             _ => None,
         };
         Ok(StoreHandle {
@@ -305,9 +304,7 @@ impl UrlOptions {
     ///
     /// [`ErrorKind::Config`] when the value is not a duration.
     pub fn take_duration(&mut self, key: &'static str) -> Result<Option<Duration>> {
-        self.take(key)
-            .map(|v| parse_duration(key, &v))
-            .transpose()
+        self.take(key).map(|v| parse_duration(key, &v)).transpose()
     }
 
     /// Fails when an option was not taken by anyone.
@@ -382,7 +379,11 @@ pub fn redact_url(url: &Url) -> String {
                 let secret = ["pass", "secret", "token", "key"]
                     .iter()
                     .any(|s| k.to_ascii_lowercase().contains(s));
-                let v = if secret { "***".to_owned() } else { v.into_owned() };
+                let v = if secret {
+                    "***".to_owned()
+                } else {
+                    v.into_owned()
+                };
                 (k.into_owned(), v)
             })
             .collect();

@@ -256,8 +256,12 @@ pub trait StoreExt: Store {
     ) -> Pin<Box<dyn std::future::Future<Output = Result<Record>> + Send + 'a>> {
         Box::pin(async move {
             self.get(id).await?.ok_or_else(|| {
-                Error::new(ErrorKind::NotFound, Operation::Get, "no live session has this id")
-                    .with_backend(self.backend())
+                Error::new(
+                    ErrorKind::NotFound,
+                    Operation::Get,
+                    "no live session has this id",
+                )
+                .with_backend(self.backend())
             })
         })
     }
