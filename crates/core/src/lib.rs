@@ -33,6 +33,7 @@ pub use registry::{
     BackendEntry, CommonOptions, DEFAULT_CLEANUP_TIME, OpenFn, OpenFuture, Registry, StoreHandle,
     UrlOptions, parse_duration, redact_url,
 };
+pub use session::{Outcome, SessionHandle};
 pub use store::{Capabilities, Page, SessionStream, Store, StoreExt};
 pub use time::{Clock, ManualClock, SharedClock, SystemClock, Timestamp, system_clock};
 
