@@ -127,7 +127,7 @@ async fn sign_in(
     match user_agent {
         Some(ua) => session.insert(USER_AGENT, ua).await?,
         None => {
-            session.remove::<String>(USER_AGENT).await?;
+            session.remove(USER_AGENT).await?;
         }
     }
     // A new id on every change of privilege: a cookie planted before sign-in is worthless after.
