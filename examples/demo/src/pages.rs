@@ -22,7 +22,7 @@ nav a{margin-right:1rem}\
 table{border-collapse:collapse;width:100%}\
 th,td{border-bottom:1px solid #ccc;padding:.4rem;text-align:left;vertical-align:top}\
 form.inline{display:inline}\
-button{font:inherit;padding:.2rem .8rem}\
+button{font:inherit;padding:.2rem .8rem;white-space:nowrap}\
 .error{border-left:4px solid #b00020;padding-left:1rem}\
 ";
 

@@ -180,6 +180,15 @@ async fn click_and_wait(client: &Client, button: &str, then: &str) {
         .unwrap_or_else(|e| panic!("after clicking {button}, no {then}: {e}"));
 }
 
+/// With `DEMO_SCREENSHOTS=DIR`, saves a PNG of the current page as `DIR/NAME.png`, to look at.
+async fn screenshot(client: &Client, name: &str) {
+    if let Some(dir) = std::env::var_os("DEMO_SCREENSHOTS") {
+        let png = client.screenshot().await.expect("a screenshot");
+        std::fs::create_dir_all(&dir).expect("the screenshot folder");
+        std::fs::write(PathBuf::from(dir).join(format!("{name}.png")), png).expect("save it");
+    }
+}
+
 async fn cookie(client: &Client) -> Option<String> {
     client
         .get_named_cookie("sessionbank_demo")
@@ -197,6 +206,8 @@ async fn scenario(a: Client, b: Client, base: String, demo_addr: SocketAddr) {
     a.refresh().await.unwrap();
     assert_eq!(visits(&source(&a).await), 2);
     assert_eq!(visits(&open(&a, &base, "/").await), 3);
+
+    screenshot(&a, "home-signed-out").await;
 
     // A and B sign in as the same person.
     sign_in(&a, &base, "Grace Hopper").await;
@@ -239,6 +250,7 @@ async fn scenario(a: Client, b: Client, base: String, demo_addr: SocketAddr) {
             "the user agent is listed: {page}"
         );
         shorts.push(rows.iter().find(|(_, c)| *c).unwrap().0.clone());
+        screenshot(client, "sessions").await;
     }
     assert_ne!(shorts[0], shorts[1]);
 
