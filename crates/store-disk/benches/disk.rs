@@ -82,8 +82,11 @@ fn main() {
             payload.len()
         );
         // 64 ids per task, reused: the table stays small, as a working set of live sessions.
-        let ids: Arc<Vec<SessionId>> =
-            Arc::new((0..TASKS * 64).map(|_| SessionId::generate().unwrap()).collect());
+        let ids: Arc<Vec<SessionId>> = Arc::new(
+            (0..TASKS * 64)
+                .map(|_| SessionId::generate().unwrap())
+                .collect(),
+        );
 
         let store = DiskStore::open(tmp.path().join("store")).await.unwrap();
         let (s, r, i) = (store.clone(), record.clone(), ids.clone());
@@ -130,6 +133,9 @@ fn main() {
         })
         .await;
         println!("raw redb (commit per save):      {raw_rate:>9.0} save+load pairs/s");
-        println!("ratio DiskStore / raw redb:      {:>9.2}", store_rate / raw_rate);
+        println!(
+            "ratio DiskStore / raw redb:      {:>9.2}",
+            store_rate / raw_rate
+        );
     });
 }

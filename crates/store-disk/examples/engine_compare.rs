@@ -53,13 +53,20 @@ fn run(name: &str, secs: u64, work: impl Fn(usize, u64) + Send + Sync + 'static)
 }
 
 fn main() {
-    let secs: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(4);
+    let secs: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
     let dir = tempfile::Builder::new()
         .prefix("engine-compare-")
         .tempdir_in(std::env::current_dir().unwrap())
         .unwrap();
     let value = Arc::new(payload());
-    println!("payload {} bytes, {TASKS} threads, {secs}s each, dir {}", value.len(), dir.path().display());
+    println!(
+        "payload {} bytes, {TASKS} threads, {secs}s each, dir {}",
+        value.len(),
+        dir.path().display()
+    );
 
     // redb: one durable (Immediate) write transaction per save, one read transaction per load.
     let db = Arc::new(redb::Database::create(dir.path().join("bench.redb")).unwrap());
@@ -79,7 +86,10 @@ fn main() {
         tx.commit().unwrap();
         let rx = db2.begin_read().unwrap();
         let table = rx.open_table(*SESSIONS).unwrap();
-        assert_eq!(table.get(id.as_str()).unwrap().unwrap().value().len(), v.len());
+        assert_eq!(
+            table.get(id.as_str()).unwrap().unwrap().value().len(),
+            v.len()
+        );
     });
     drop(db);
 

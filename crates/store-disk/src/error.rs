@@ -20,9 +20,10 @@ pub(crate) fn target(dir: &Path) -> String {
 pub(crate) fn from_redb(operation: Operation, dir: &Path, err: impl Into<redb::Error>) -> Error {
     let err: redb::Error = err.into();
     let (kind, message) = match &err {
-        redb::Error::Io(_) | redb::Error::PreviousIo => {
-            (ErrorKind::Unavailable, "the database file could not be read or written")
-        }
+        redb::Error::Io(_) | redb::Error::PreviousIo => (
+            ErrorKind::Unavailable,
+            "the database file could not be read or written",
+        ),
         redb::Error::Corrupted(_) => (ErrorKind::Corrupt, "the database file is corrupted"),
         redb::Error::DatabaseAlreadyOpen => (
             ErrorKind::Unavailable,

@@ -18,7 +18,8 @@ pub(crate) const SESSIONS: TableDefinition<'static, &str, &[u8]> = TableDefiniti
 /// (deadline millis, id) → nothing.
 pub(crate) const EXPIRY: TableDefinition<'static, (i64, &str), ()> = TableDefinition::new("expiry");
 /// (owner, id) → nothing.
-pub(crate) const OWNERS: TableDefinition<'static, (&str, &str), ()> = TableDefinition::new("owners");
+pub(crate) const OWNERS: TableDefinition<'static, (&str, &str), ()> =
+    TableDefinition::new("owners");
 
 /// The first byte of every encoded record.
 pub(crate) const FORMAT_VERSION: u8 = 1;

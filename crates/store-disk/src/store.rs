@@ -216,7 +216,13 @@ impl DiskStore {
     }
 
     /// Encodes a record for `set`/`create` on the calling task, refusing one that is too large.
-    fn put(&self, operation: Operation, id: &SessionId, record: &Record, create: bool) -> Result<Op> {
+    fn put(
+        &self,
+        operation: Operation,
+        id: &SessionId,
+        record: &Record,
+        create: bool,
+    ) -> Result<Op> {
         let deadline = record.deadline(self.inner.browser_idle);
         let bytes = layout::encode(record, deadline)
             .map_err(|e| error::encode_failed(operation, &self.inner.dir, e))?;
@@ -341,7 +347,10 @@ impl Store for DiskStore {
 
     async fn destroy(&self, id: &SessionId) -> Result<()> {
         let op = Op::Destroy { id: *id };
-        Self::expect_done(Operation::Destroy, self.submit(Operation::Destroy, op).await?)
+        Self::expect_done(
+            Operation::Destroy,
+            self.submit(Operation::Destroy, op).await?,
+        )
     }
 
     async fn rename(&self, old: &SessionId, new: &SessionId) -> Result<()> {
@@ -421,7 +430,10 @@ impl Store for DiskStore {
     }
 
     async fn clear(&self) -> Result<u64> {
-        Self::expect_count(Operation::Clear, self.submit(Operation::Clear, Op::Clear).await?)
+        Self::expect_count(
+            Operation::Clear,
+            self.submit(Operation::Clear, Op::Clear).await?,
+        )
     }
 
     async fn cleanup(&self) -> Result<u64> {

@@ -13,7 +13,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
-use sessionbank_core::{Error, Operation, Patch, Record, Result, SessionId, SharedClock, Timestamp};
+use sessionbank_core::{
+    Error, Operation, Patch, Record, Result, SessionId, SharedClock, Timestamp,
+};
 use tokio::sync::oneshot;
 
 use crate::error;
@@ -96,8 +98,14 @@ impl<E: Into<redb::Error>> From<E> for OpError {
 
 /// A stored value, decoded or not.
 enum Stored {
-    Ok { record: Record, indexed: i64 },
-    Bad { err: DecodeError, indexed: Option<i64> },
+    Ok {
+        record: Record,
+        indexed: i64,
+    },
+    Bad {
+        err: DecodeError,
+        indexed: Option<i64>,
+    },
 }
 
 /// Counters for the debug log line of one batch.
@@ -156,10 +164,11 @@ impl Writer {
                 let first = batch.first().map_or(Operation::Set, |r| r.operation);
                 let shown = error::from_redb(first, &self.dir, storage);
                 for request in batch {
-                    let err = Error::new(shown.kind(), request.operation, shown.message().to_owned())
-                        .with_backend(error::BACKEND)
-                        .with_target(error::target(&self.dir))
-                        .with_source(shown.chain());
+                    let err =
+                        Error::new(shown.kind(), request.operation, shown.message().to_owned())
+                            .with_backend(error::BACKEND)
+                            .with_target(error::target(&self.dir))
+                            .with_source(shown.chain());
                     let _ = request.reply.send(Err(err));
                 }
             }

@@ -6,6 +6,8 @@
 //! the store, and checks every acknowledged session is there with its exact data, and that the
 //! store still works. Five rounds on one directory.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -34,7 +36,7 @@ fn record(n: u64) -> Record {
                 .unwrap(),
         )
         .expiring_at(Timestamp::from_millis(4_000_000_000_000 + n_i64));
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         record = record.owned_by(format!("owner-{}", n % 7));
     }
     record
@@ -66,9 +68,9 @@ async fn crash_child_writer() {
             }
         }));
     }
-    for task in tasks {
-        task.await.unwrap();
-    }
+    // The writers run until the parent kills this process; one stopping is a failure.
+    let (stopped, _, _) = futures::future::select_all(tasks).await;
+    panic!("a child writer task stopped: {stopped:?}");
 }
 
 fn spawn_child(dir: &Path, start: u64) -> std::process::Child {
@@ -110,7 +112,9 @@ fn acknowledged_writes_survive_sigkill() {
                         Ok(_) => {}
                     }
                     // Only whole lines count: a line cut by the kill was not acknowledged.
-                    let Some(text) = line.strip_suffix('\n') else { break };
+                    let Some(text) = line.strip_suffix('\n') else {
+                        break;
+                    };
                     let mut parts = text.split(' ');
                     if parts.next() != Some("ACK") {
                         continue;
@@ -124,7 +128,10 @@ fn acknowledged_writes_survive_sigkill() {
         // Wait for the first acknowledgement, then kill at a random moment after it.
         let waiting = Instant::now();
         while acks.lock().unwrap().is_empty() {
-            assert!(waiting.elapsed() < Duration::from_secs(60), "the child never wrote");
+            assert!(
+                waiting.elapsed() < Duration::from_secs(60),
+                "the child never wrote"
+            );
             if let Some(status) = child.try_wait().unwrap() {
                 panic!("the child writer exited early: {status}");
             }
@@ -136,7 +143,12 @@ fn acknowledged_writes_survive_sigkill() {
         child.wait().unwrap();
         reader.join().unwrap();
         let round_acks = std::mem::take(&mut *acks.lock().unwrap());
-        next_start = round_acks.iter().map(|(_, n)| n + 1).max().unwrap_or(next_start) + 1000;
+        next_start = round_acks
+            .iter()
+            .map(|(_, n)| n + 1)
+            .max()
+            .unwrap_or(next_start)
+            + 1000;
         println!(
             "round {round}: killed after {delay:?}, {} acknowledged writes",
             round_acks.len()
@@ -154,7 +166,11 @@ async fn check_store(dir: &Path, acknowledged: &[(SessionId, u64)]) {
     let store = DiskStore::open(dir).await.expect("reopen after SIGKILL");
     for (id, n) in acknowledged {
         let got = store.get(id).await.unwrap();
-        assert_eq!(got.as_ref(), Some(&record(*n)), "acknowledged session {n} lost or changed");
+        assert_eq!(
+            got.as_ref(),
+            Some(&record(*n)),
+            "acknowledged session {n} lost or changed"
+        );
     }
     assert!(store.length().await.unwrap() >= acknowledged.len() as u64);
     // Still works: write, read, cleanup.
@@ -165,7 +181,10 @@ async fn check_store(dir: &Path, acknowledged: &[(SessionId, u64)]) {
     assert_eq!(store.get(&id).await.unwrap(), Some(fresh));
     let expired = SessionId::generate().unwrap();
     store
-        .set(&expired, &Record::new(now).expiring_at(now - Duration::from_secs(1)))
+        .set(
+            &expired,
+            &Record::new(now).expiring_at(now - Duration::from_secs(1)),
+        )
         .await
         .unwrap();
     assert_eq!(store.cleanup().await.unwrap(), 1);

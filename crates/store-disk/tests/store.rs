@@ -1,6 +1,8 @@
 //! Disk-store specific behaviour: URLs, limits, the file lock, damaged records, the expiry
 //! index, group commit.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,8 +10,8 @@ use std::time::{Duration, Instant};
 use redb::TableDefinition;
 use serde_json::json;
 use sessionbank_core::{
-    Clock, CommonOptions, ErrorKind, ManualClock, Patch, Record, Registry, SessionId, Store, StoreExt,
-    Timestamp, UrlOptions,
+    Clock, CommonOptions, ErrorKind, ManualClock, Patch, Record, Registry, SessionId, Store,
+    StoreExt, Timestamp, UrlOptions,
 };
 use sessionbank_store_disk::{DATABASE_FILE, DiskStore, DiskStoreBuilder};
 
@@ -26,7 +28,12 @@ fn id() -> SessionId {
 fn record_for(n: u64, ttl: Duration) -> Record {
     let now = Timestamp::now();
     Record::new(now)
-        .with_data(json!({"n": n, "user": format!("user-{n}")}).as_object().cloned().unwrap())
+        .with_data(
+            json!({"n": n, "user": format!("user-{n}")})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        )
         .expiring_at(now + ttl)
 }
 
@@ -43,7 +50,10 @@ async fn absolute_url_creates_the_directory_and_file() {
     let store = registry().connect(&url).await.unwrap();
     assert_eq!(store.backend(), "disk");
     assert!(store.capabilities().durable);
-    assert!(dir.join(DATABASE_FILE).is_file(), "the database file lives in the directory");
+    assert!(
+        dir.join(DATABASE_FILE).is_file(),
+        "the database file lives in the directory"
+    );
     let id = id();
     store.set(&id, &record_for(1, HOUR)).await.unwrap();
     assert_eq!(store.get(&id).await.unwrap().unwrap().data["n"], 1);
@@ -54,7 +64,8 @@ async fn relative_url_is_relative_to_the_working_directory() {
     // Parsing: a cannot-be-a-base URL keeps its path relative.
     let url = url::Url::parse("disk:var/sessions%20dir?max_record_bytes=2048").unwrap();
     let mut options = UrlOptions::from_url(&url).unwrap();
-    let builder = DiskStoreBuilder::from_url(&url, &mut options, &CommonOptions::default()).unwrap();
+    let builder =
+        DiskStoreBuilder::from_url(&url, &mut options, &CommonOptions::default()).unwrap();
     assert_eq!(builder.dir(), Path::new("var/sessions dir"));
     options.finish("disk").unwrap();
 
@@ -75,7 +86,11 @@ async fn relative_url_is_relative_to_the_working_directory() {
     let created = cwd.join(&rel).join(DATABASE_FILE).is_file();
     let _ = std::fs::remove_dir_all(cwd.join(&name));
     result.unwrap();
-    assert!(created, "disk:{rel} must create {rel}/{DATABASE_FILE} under {}", cwd.display());
+    assert!(
+        created,
+        "disk:{rel} must create {rel}/{DATABASE_FILE} under {}",
+        cwd.display()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,13 +103,25 @@ async fn unknown_option_and_bad_paths_are_config_errors() {
     assert_eq!(err.kind(), ErrorKind::Config);
     let text = err.to_string();
     assert!(text.contains("colour"), "{text}");
-    assert!(text.contains("max_record_bytes"), "names the known options: {text}");
+    assert!(
+        text.contains("max_record_bytes"),
+        "names the known options: {text}"
+    );
 
-    for bad in ["disk://somehost/var/sessions", "disk:", "disk:///", "disk:///x#frag"] {
+    for bad in [
+        "disk://somehost/var/sessions",
+        "disk:",
+        "disk:///",
+        "disk:///x#frag",
+    ] {
         let err = registry().connect(bad).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{bad}: {err}");
     }
-    for bad in ["max_record_bytes=lots", "max_record_bytes=0", "browser_idle=forever"] {
+    for bad in [
+        "max_record_bytes=lots",
+        "max_record_bytes=0",
+        "browser_idle=forever",
+    ] {
         let url = format!("disk://{}/s?{bad}", tmp.path().display());
         let err = registry().connect(&url).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{bad}: {err}");
@@ -119,17 +146,27 @@ async fn a_path_that_is_a_file_is_unavailable_naming_the_path() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_over_max_record_bytes_are_too_large_and_write_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let url = format!("disk://{}/s?max_record_bytes=1024&cleanup_time=off", tmp.path().display());
+    let url = format!(
+        "disk://{}/s?max_record_bytes=1024&cleanup_time=off",
+        tmp.path().display()
+    );
     let store = registry().connect(&url).await.unwrap();
-    let big = Record::new(Timestamp::now())
-        .with_data(json!({"blob": "x".repeat(2000)}).as_object().cloned().unwrap());
+    let big = Record::new(Timestamp::now()).with_data(
+        json!({"blob": "x".repeat(2000)})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    );
     let id1 = id();
     for result in [store.set(&id1, &big).await, store.create(&id1, &big).await] {
         let err = result.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TooLarge, "{err}");
         assert!(err.to_string().contains("1024"), "{err}");
     }
-    assert!(store.get(&id1).await.unwrap().is_none(), "nothing was written");
+    assert!(
+        store.get(&id1).await.unwrap().is_none(),
+        "nothing was written"
+    );
 
     // An update that would grow a record past the limit is refused; the record is unchanged.
     let small = record_for(7, HOUR);
@@ -157,7 +194,10 @@ async fn a_second_open_of_the_same_directory_is_refused_naming_the_path() {
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
     let text = err.to_string();
     assert!(text.contains("already open by another process"), "{text}");
-    assert!(text.contains(&dir.display().to_string()), "names the path: {text}");
+    assert!(
+        text.contains(&dir.display().to_string()),
+        "names the path: {text}"
+    );
     assert_eq!(err.target(), Some(dir.display().to_string().as_str()));
     assert_eq!(err.backend(), "disk");
 
@@ -195,12 +235,16 @@ async fn a_record_that_does_not_decode_is_corrupt_and_others_keep_working() {
         let tx = db.begin_write().unwrap();
         {
             let mut table = tx.open_table(RAW_SESSIONS).unwrap();
-            table.insert(garbage.as_str(), &b"\xff\x00garbage"[..]).unwrap();
+            table
+                .insert(garbage.as_str(), &b"\xff\x00garbage"[..])
+                .unwrap();
             let mut header = vec![1u8];
             header.extend_from_slice(&i64::MAX.to_be_bytes());
             header.extend_from_slice(b"{\"data\": not json");
             table.insert(bad_json.as_str(), header.as_slice()).unwrap();
-            table.insert(bad_version.as_str(), &[200u8; 40][..]).unwrap();
+            table
+                .insert(bad_version.as_str(), &[200u8; 40][..])
+                .unwrap();
         }
         tx.commit().unwrap();
     }
@@ -208,8 +252,14 @@ async fn a_record_that_does_not_decode_is_corrupt_and_others_keep_working() {
     for bad in [&garbage, &bad_json, &bad_version] {
         let err = store.get(bad).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
-        assert!(!err.to_string().contains(bad.as_str()), "no id in the message");
-        let err = store.update(bad, &Patch::new().set("a", json!(1))).await.unwrap_err();
+        assert!(
+            !err.to_string().contains(bad.as_str()),
+            "no id in the message"
+        );
+        let err = store
+            .update(bad, &Patch::new().set("a", json!(1)))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
         let err = store.touch(bad, None).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
@@ -245,14 +295,17 @@ async fn fill(store: &DiskStore, count: u64, ttl_from_now: Option<Duration>, exp
         tasks.push(tokio::spawn(async move {
             for i in (t * per_task)..((t + 1) * per_task).min(count) {
                 let now = Timestamp::now();
-                let mut record = Record::new(now)
-                    .with_data(json!({"n": i}).as_object().cloned().unwrap());
+                let mut record =
+                    Record::new(now).with_data(json!({"n": i}).as_object().cloned().unwrap());
                 record.expires_at = match (ttl_from_now, expired) {
                     (_, true) => Some(now - Duration::from_secs(1)),
                     (Some(ttl), false) => Some(now + ttl),
                     (None, false) => None,
                 };
-                store.set(&SessionId::generate().unwrap(), &record).await.unwrap();
+                store
+                    .set(&SessionId::generate().unwrap(), &record)
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -267,7 +320,11 @@ async fn cleanup_removes_only_the_expired_and_keeps_the_live() {
     let store = DiskStore::open(tmp.path().join("s")).await.unwrap();
     fill(&store, 10_000, Some(HOUR), false).await;
     fill(&store, 100, None, true).await;
-    assert_eq!(store.length().await.unwrap(), 10_000, "expired ones never count");
+    assert_eq!(
+        store.length().await.unwrap(),
+        10_000,
+        "expired ones never count"
+    );
     assert_eq!(store.cleanup().await.unwrap(), 100);
     assert_eq!(store.length().await.unwrap(), 10_000);
     assert_eq!(store.cleanup().await.unwrap(), 0, "nothing left to clean");
@@ -315,25 +372,44 @@ async fn the_index_follows_touch_update_rename_and_destroy() {
     let soon = now + Duration::from_secs(10);
     let (a, b, c, d, renamed) = (id(), id(), id(), id(), id());
     for x in [&a, &b, &c, &d] {
-        store.set(x, &Record::new(now).expiring_at(soon)).await.unwrap();
+        store
+            .set(x, &Record::new(now).expiring_at(soon))
+            .await
+            .unwrap();
     }
     // a: touched far out; b: updated far out; c: renamed (old id leaves the index); d: destroyed.
     store.touch(&a, Some(now + HOUR)).await.unwrap();
-    store.update(&b, &Patch::new().expire_at(Some(now + HOUR))).await.unwrap();
+    store
+        .update(&b, &Patch::new().expire_at(Some(now + HOUR)))
+        .await
+        .unwrap();
     store.rename(&c, &renamed).await.unwrap();
     store.destroy(&d).await.unwrap();
     clock.advance(Duration::from_secs(20));
-    assert!(store.get(&renamed).await.unwrap().is_none(), "expired before cleanup");
-    assert_eq!(store.cleanup().await.unwrap(), 1, "only the renamed session expired");
+    assert!(
+        store.get(&renamed).await.unwrap().is_none(),
+        "expired before cleanup"
+    );
+    assert_eq!(
+        store.cleanup().await.unwrap(),
+        1,
+        "only the renamed session expired"
+    );
     assert!(store.get(&a).await.unwrap().is_some());
     assert!(store.get(&b).await.unwrap().is_some());
     // Touching a back into the past makes cleanup find it.
-    store.touch(&a, Some(clock.now() - Duration::from_secs(1))).await.unwrap();
+    store
+        .touch(&a, Some(clock.now() - Duration::from_secs(1)))
+        .await
+        .unwrap();
     assert!(store.get(&a).await.unwrap().is_none());
     assert_eq!(store.cleanup().await.unwrap(), 1);
     assert_eq!(store.length().await.unwrap(), 1, "b is left");
     // An owner set by update is followed by the owner index; a destroyed session is forgotten.
-    store.update(&b, &Patch::new().owner(Some("ada".into()))).await.unwrap();
+    store
+        .update(&b, &Patch::new().owner(Some("ada".into())))
+        .await
+        .unwrap();
     assert_eq!(store.owned_by("ada").await.unwrap().len(), 1);
     store.destroy(&b).await.unwrap();
     assert!(store.owned_by("ada").await.unwrap().is_empty());
@@ -352,7 +428,10 @@ async fn a_longer_browser_idle_after_reopening_keeps_browser_sessions() {
             .open()
             .await
             .unwrap();
-        store.set(&browser, &Record::new(clock.now())).await.unwrap();
+        store
+            .set(&browser, &Record::new(clock.now()))
+            .await
+            .unwrap();
     }
     clock.advance(Duration::from_secs(10));
     let store = DiskStore::builder(&dir)
@@ -362,10 +441,18 @@ async fn a_longer_browser_idle_after_reopening_keeps_browser_sessions() {
         .await
         .unwrap();
     assert!(store.get(&browser).await.unwrap().is_some());
-    assert_eq!(store.cleanup().await.unwrap(), 0, "live under the new browser_idle");
+    assert_eq!(
+        store.cleanup().await.unwrap(),
+        0,
+        "live under the new browser_idle"
+    );
     assert!(store.get(&browser).await.unwrap().is_some());
     clock.advance(HOUR);
-    assert_eq!(store.cleanup().await.unwrap(), 1, "re-indexed under its new deadline");
+    assert_eq!(
+        store.cleanup().await.unwrap(),
+        1,
+        "re-indexed under its new deadline"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -387,7 +474,10 @@ async fn sixty_four_concurrent_writers_are_all_acknowledged_and_readable() {
                 store.set(&id, &record).await.unwrap();
                 // A refused operation in the same batches must not fail the others.
                 let err = store
-                    .update(&SessionId::generate().unwrap(), &Patch::new().set("x", json!(1)))
+                    .update(
+                        &SessionId::generate().unwrap(),
+                        &Patch::new().set("x", json!(1)),
+                    )
                     .await
                     .unwrap_err();
                 assert_eq!(err.kind(), ErrorKind::Gone);
@@ -400,7 +490,10 @@ async fn sixty_four_concurrent_writers_are_all_acknowledged_and_readable() {
     for task in tasks {
         all.extend(task.await.unwrap());
     }
-    println!("64 writers x 20 sets (+20 refused updates each): {:?}", started.elapsed());
+    println!(
+        "64 writers x 20 sets (+20 refused updates each): {:?}",
+        started.elapsed()
+    );
     assert_eq!(all.len(), 1280);
     for (id, record) in &all {
         assert_eq!(store.get(id).await.unwrap().as_ref(), Some(record));
