@@ -356,6 +356,22 @@ impl SessionHandle {
     /// # Errors
     ///
     /// The store's error when loading the session fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use sessionbank_core::session::{Outcome, SessionHandle};
+    /// # use sessionbank_core::{ExpiryPolicy, MemoryStore, Store, StoreHandle, system_clock};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let store = StoreHandle::new(MemoryStore::new());
+    /// # let session = SessionHandle::new(store.clone(), ExpiryPolicy::new(), system_clock(), None);
+    /// session.insert("flash", "saved").await?;
+    /// assert_eq!(session.remove("flash").await?, Some("saved".into()));
+    /// assert_eq!(session.remove("flash").await?, None);
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// # })?;
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
     pub async fn remove(&self, key: &str) -> Result<Option<Value>> {
         let mut state = self.state().await?;
         let old = state.record.data.remove(key);
@@ -419,6 +435,22 @@ impl SessionHandle {
     /// # Errors
     ///
     /// The store's error when loading the session fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use sessionbank_core::session::{Outcome, SessionHandle};
+    /// # use sessionbank_core::{ExpiryPolicy, MemoryStore, Store, StoreHandle, system_clock};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let store = StoreHandle::new(MemoryStore::new());
+    /// # let session = SessionHandle::new(store.clone(), ExpiryPolicy::new(), system_clock(), None);
+    /// session.set_owner(Some("ada".into())).await?;
+    /// session.finish().await?;
+    /// assert_eq!(store.owned_by("ada").await?.len(), 1);
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// # })?;
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
     pub async fn set_owner(&self, owner: Option<String>) -> Result<()> {
         let mut state = self.state().await?;
         if state.record.owner != owner {
@@ -581,6 +613,23 @@ impl SessionHandle {
     ///
     /// Not cancel safe: the pending changes are taken before the write, so a cancelled
     /// `finish` loses them (as a dropped request would).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use sessionbank_core::session::{Outcome, SessionHandle};
+    /// # use sessionbank_core::{ExpiryPolicy, MemoryStore, Store, StoreHandle, system_clock};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let store = StoreHandle::new(MemoryStore::new());
+    /// # let session = SessionHandle::new(store.clone(), ExpiryPolicy::new(), system_clock(), None);
+    /// assert_eq!(session.finish().await?, Outcome::Unchanged); // untouched: no store call
+    /// session.insert("n", 1).await?;
+    /// let Outcome::SetCookie { id, expires_at } = session.finish().await? else { panic!() };
+    /// assert_eq!(store.get(&id).await?.map(|r| r.expires_at), Some(expires_at));
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// # })?;
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
     pub async fn finish(&self) -> Result<Outcome> {
         let Some(cell) = self.inner.state.get() else {
             return Ok(Outcome::Unchanged);
