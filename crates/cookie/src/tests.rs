@@ -330,3 +330,77 @@ fn random_input_never_panics_or_verifies() {
         assert!(!matches!(result, Ok(Some(_))), "{text:?} verified");
     }
 }
+
+/// A two-cookie format in Keygrip's shape (`name` carries the id, `name.sig` the signature),
+/// to show the trait fits formats that span several cookies.
+#[derive(Debug)]
+struct TwoCookies;
+
+impl CookieFormat for TwoCookies {
+    fn encode(&self, name: &str, id: &SessionId, keys: &KeyRing) -> Vec<(String, String)> {
+        use base64::Engine;
+        let tag = keys
+            .newest()
+            .hmac_sha256(&[name.as_bytes(), b"=", id.as_str().as_bytes()]);
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag);
+        vec![
+            (name.to_owned(), id.as_str().to_owned()),
+            (format!("{name}.sig"), sig),
+        ]
+    }
+
+    fn decode(
+        &self,
+        name: &str,
+        cookies: &RequestCookies,
+        keys: &KeyRing,
+    ) -> Result<Option<Verified>, Rejection> {
+        use base64::Engine;
+        let Some(value) = cookies.get(name) else {
+            return Ok(None);
+        };
+        let sig_name = format!("{name}.sig");
+        let sig = cookies.get(&sig_name).ok_or(Rejection::BadSignature)?;
+        let id = SessionId::parse(value).map_err(|_| Rejection::Malformed)?;
+        let tag = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sig)
+            .map_err(|_| Rejection::Malformed)?;
+        let key_index = keys
+            .find(|k| k.verify_hmac_sha256(&[name.as_bytes(), b"=", value.as_bytes()], &tag))
+            .ok_or(Rejection::BadSignature)?;
+        Ok(Some(Verified { id, key_index }))
+    }
+
+    fn cookie_names(&self, name: &str) -> Vec<String> {
+        vec![name.to_owned(), format!("{name}.sig")]
+    }
+}
+
+#[test]
+fn a_two_cookie_format_fits_the_trait() {
+    let keys = KeyRing::generate().unwrap();
+    let id = SessionId::generate().unwrap();
+    let config = CookieConfig::new().format(TwoCookies);
+    let cookies = config.set_cookies(&id, None, Timestamp::now(), &keys);
+    assert_eq!(cookies.len(), 2);
+    let header = cookies
+        .iter()
+        .map(|c| c.stripped().to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert_eq!(
+        config.read([header.as_str()], &keys).unwrap().unwrap().id,
+        id
+    );
+    let without_sig = cookies[0].stripped().to_string();
+    assert_eq!(
+        config.read([without_sig.as_str()], &keys),
+        Err(Rejection::BadSignature)
+    );
+    let removal: Vec<String> = config
+        .removal_cookies()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
+    assert_eq!(removal, ["id", "id.sig"]);
+}
