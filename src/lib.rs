@@ -2,6 +2,13 @@
 
 pub use sessionbank_core::*;
 
+/// Signed session cookies: the key ring and the signing formats (`sessionbank-cookie`).
+pub use sessionbank_cookie as cookie;
+
+/// The tower layer and axum extractor (`sessionbank-tower`; cargo feature `tower`).
+#[cfg(feature = "tower")]
+pub use sessionbank_tower as tower;
+
 /// The default registry: every backend compiled into this build of sessionbank, and the schemes
 /// of those that were compiled out (connecting to one names the cargo feature to enable).
 ///
