@@ -516,6 +516,7 @@ impl SessionHandle {
             let new = SessionId::generate()?;
             match self.inner.store.rename(&old, &new).await {
                 Ok(()) => {
+                    tracing::debug!(backend = self.inner.store.backend(), "session id rotated");
                     let now = self.now();
                     let mut state = self.state().await?;
                     if state.status == Status::Existing && state.id == Some(old) {
@@ -590,6 +591,9 @@ impl SessionHandle {
         }
         for id in &targets {
             self.inner.store.destroy(id).await?;
+        }
+        if !targets.is_empty() {
+            tracing::debug!(backend = self.inner.store.backend(), "session destroyed");
         }
         Ok(())
     }
@@ -771,7 +775,10 @@ impl SessionHandle {
         for _ in 0..ID_ATTEMPTS {
             let id = SessionId::generate()?;
             match self.inner.store.create(&id, record).await {
-                Ok(()) => return Ok(id),
+                Ok(()) => {
+                    tracing::debug!(backend = self.inner.store.backend(), "session created");
+                    return Ok(id);
+                }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
             }
