@@ -548,3 +548,44 @@ fn data_can_come_from_stdin_and_a_closed_stdout_is_not_an_error() {
 
     assert_eq!(store.ok(&["get", id.trim()]).len(), big.len() + 1);
 }
+
+#[test]
+fn list_streams_several_pages_and_lists_each_session_once() {
+    // Written through the library into the same directory, then listed by the binary: more
+    // sessions than one page of `list` (500) holds.
+    let store = DiskStore::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut written: Vec<String> = runtime.block_on(async {
+        let disk = sessionbank::connect(&format!("{}?cleanup_time=off", store.url))
+            .await
+            .unwrap();
+        let now = sessionbank::Timestamp::now();
+        let record = sessionbank::Record::new(now).expiring_at(now + Duration::from_secs(3600));
+        let writes = (0..1203).map(|_| {
+            let disk = disk.clone();
+            let record = record.clone();
+            async move {
+                let id = sessionbank::SessionId::generate().unwrap();
+                disk.set(&id, &record).await.unwrap();
+                id.as_str().to_owned()
+            }
+        });
+        futures::future::join_all(writes).await
+    });
+    drop(runtime); // closes the store before the binary opens it
+
+    let listed = store.ok(&["list"]);
+    let mut ids: Vec<String> = listed
+        .lines()
+        .map(|line| line.split('\t').next().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    written.sort();
+    assert_eq!(ids.len(), 1203);
+    assert_eq!(ids, written);
+    assert_eq!(store.ok(&["list", "--limit", "700"]).lines().count(), 700);
+    assert_eq!(store.ok(&["count"]), "1203\n");
+}
