@@ -218,15 +218,11 @@ fn set_with_an_expiry_in_the_past_is_never_read_back() {
 fn gc_removes_an_expired_session_and_keeps_live_ones() {
     let store = DiskStore::new();
     let live = store.ok(&["create", r#"{"keep":true}"#, "--ttl", "1h"]);
-    store.ok(&[
-        "set",
-        "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
-        "{}",
-        "--ttl",
-        "1s",
-    ]);
+    // Long enough for `count` to run before it expires even on a busy machine.
+    let expiring = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+    store.ok(&["set", expiring, "{}", "--ttl", "3s"]);
     assert_eq!(store.ok(&["count"]), "2\n");
-    std::thread::sleep(Duration::from_millis(1300));
+    std::thread::sleep(Duration::from_millis(3300));
     assert_eq!(store.ok(&["gc"]), "1\n");
     assert_eq!(store.ok(&["gc"]), "0\n");
     assert_eq!(store.ok(&["count"]), "1\n");
