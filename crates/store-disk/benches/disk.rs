@@ -26,7 +26,8 @@ fn record() -> Record {
             json!({"user": "ada", "role": "admin", "csrf": "x".repeat(43), "cart": cart})
                 .as_object()
                 .cloned()
-                .unwrap(),
+                .unwrap()
+                .into(),
         )
         .expiring_at(now + Duration::from_secs(3600))
 }

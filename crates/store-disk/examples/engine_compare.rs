@@ -1,6 +1,8 @@
 //! Throwaway engine comparison behind `docs/decisions/0001-disk-engine.md`: durable
 //! single-session writes + reads at 64 concurrent threads, redb vs SQLite (WAL,
-//! synchronous=FULL), each write its own durable transaction.
+//! synchronous=FULL). First each write is its own durable transaction; then both engines get
+//! the same group commit as `DiskStore` (one writer thread commits everything queued at once,
+//! then answers each writer).
 //!
 //! Run: `cargo run --release -p sessionbank-store-disk --example engine_compare [seconds]`
 
@@ -8,6 +10,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use redb::{ReadableDatabase, TableDefinition};
@@ -124,5 +127,118 @@ fn main() {
             .unwrap();
         assert_eq!(len, v.len());
     });
-    println!("ratio redb / sqlite = {:.2}", redb_rate / sqlite_rate);
+    println!(
+        "ratio redb / sqlite (commit per write) = {:.2}",
+        redb_rate / sqlite_rate
+    );
+
+    // Group commit for both: the writer thread drains the queue into one transaction.
+    type Job = (String, mpsc::Sender<()>);
+    fn grouped(
+        name: &str,
+        secs: u64,
+        commit: impl FnMut(&[Job]) + Send + 'static,
+        read: impl Fn(usize, &str) + Send + Sync + 'static,
+    ) -> f64 {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let mut commit = commit;
+        let writer = std::thread::spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut batch = vec![first];
+                while let Ok(more) = rx.try_recv() {
+                    batch.push(more);
+                }
+                commit(&batch);
+                for (_, done) in batch {
+                    let _ = done.send(());
+                }
+            }
+        });
+        let tx = std::sync::Mutex::new(tx);
+        let rate = run(name, secs, move |t, i| {
+            let id = format!("session-{t:03}-{}", i % 1000);
+            let (done_tx, done_rx) = mpsc::channel();
+            tx.lock().unwrap().send((id.clone(), done_tx)).unwrap();
+            done_rx.recv().unwrap();
+            read(t, &id);
+        });
+        writer.join().unwrap();
+        rate
+    }
+
+    let db = Arc::new(redb::Database::create(dir.path().join("grouped.redb")).unwrap());
+    {
+        let tx = db.begin_write().unwrap();
+        tx.open_table(*SESSIONS).unwrap();
+        tx.commit().unwrap();
+    }
+    let (dbw, dbr, v, v2) = (db.clone(), db.clone(), value.clone(), value.clone());
+    let redb_grouped = grouped(
+        "redb (group commit)",
+        secs,
+        move |batch| {
+            let tx = dbw.begin_write().unwrap();
+            {
+                let mut table = tx.open_table(*SESSIONS).unwrap();
+                for (id, _) in batch {
+                    table.insert(id.as_str(), v.as_slice()).unwrap();
+                }
+            }
+            tx.commit().unwrap();
+        },
+        move |_, id| {
+            let rx = dbr.begin_read().unwrap();
+            let table = rx.open_table(*SESSIONS).unwrap();
+            assert_eq!(table.get(id).unwrap().unwrap().value().len(), v2.len());
+        },
+    );
+    drop(db);
+
+    let writer_conn = rusqlite::Connection::open(&path).unwrap();
+    writer_conn
+        .pragma_update(None, "synchronous", "FULL")
+        .unwrap();
+    let v = value.clone();
+    let sqlite_grouped = grouped(
+        "sqlite (group commit)",
+        secs,
+        move |batch| {
+            let tx = writer_conn.unchecked_transaction().unwrap();
+            {
+                let mut stmt = tx
+                    .prepare_cached("INSERT OR REPLACE INTO sessions (id, data) VALUES (?1, ?2)")
+                    .unwrap();
+                for (id, _) in batch {
+                    stmt.execute(rusqlite::params![id, v.as_slice()]).unwrap();
+                }
+            }
+            tx.commit().unwrap();
+        },
+        {
+            let (conns, v) = (conns_for_reads(&path), value.clone());
+            move |t, id| {
+                let c = conns[t].lock().unwrap();
+                let len: usize = c
+                    .prepare_cached("SELECT length(data) FROM sessions WHERE id = ?1")
+                    .unwrap()
+                    .query_row([id], |r| r.get(0))
+                    .unwrap();
+                assert_eq!(len, v.len());
+            }
+        },
+    );
+    println!(
+        "ratio redb / sqlite (group commit) = {:.2}",
+        redb_grouped / sqlite_grouped
+    );
+}
+
+fn conns_for_reads(path: &std::path::Path) -> Vec<std::sync::Mutex<rusqlite::Connection>> {
+    (0..TASKS)
+        .map(|_| {
+            let c = rusqlite::Connection::open(path).unwrap();
+            c.busy_timeout(Duration::from_secs(30)).unwrap();
+            std::sync::Mutex::new(c)
+        })
+        .collect()
 }

@@ -82,14 +82,40 @@ pub(crate) fn indexed_deadline(bytes: &[u8]) -> Option<i64> {
     Some(i64::from_be_bytes(raw))
 }
 
-/// Decodes an encoded record.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+/// The two fields that decide whether a record is live; decoding only these skips the data.
+#[derive(serde::Deserialize)]
+struct Liveness {
+    expires_at: Option<Timestamp>,
+    last_access: Timestamp,
+}
+
+/// Whether an encoded record is live at `now`, decoding only its expiry and last access.
+pub(crate) fn is_live(
+    bytes: &[u8],
+    now: Timestamp,
+    browser_idle: std::time::Duration,
+) -> Result<bool, DecodeError> {
+    check_header(bytes)?;
+    let l: Liveness = serde_json::from_slice(&bytes[HEADER_LEN..]).map_err(DecodeError::Json)?;
+    let deadline = l
+        .expires_at
+        .unwrap_or_else(|| l.last_access.saturating_add(browser_idle));
+    Ok(deadline > now)
+}
+
+fn check_header(bytes: &[u8]) -> Result<(), DecodeError> {
     if bytes.len() < HEADER_LEN {
         return Err(DecodeError::Truncated(bytes.len()));
     }
     if bytes[0] != FORMAT_VERSION {
         return Err(DecodeError::Version(bytes[0]));
     }
+    Ok(())
+}
+
+/// Decodes an encoded record.
+pub(crate) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
+    check_header(bytes)?;
     serde_json::from_slice(&bytes[HEADER_LEN..]).map_err(DecodeError::Json)
 }
 
@@ -105,6 +131,13 @@ mod tests {
         assert_eq!(bytes[0], FORMAT_VERSION);
         assert_eq!(indexed_deadline(&bytes), Some(now.as_millis()));
         assert_eq!(decode(&bytes).unwrap(), record);
+        let idle = std::time::Duration::from_secs(10);
+        assert!(is_live(&bytes, now, idle).unwrap());
+        assert!(!is_live(&bytes, now + idle, idle).unwrap());
+        let expiring = record.expiring_at(now + idle + idle);
+        let bytes = encode(&expiring, now).unwrap();
+        assert!(is_live(&bytes, now + idle, idle).unwrap());
+        assert!(!is_live(&bytes, now + idle + idle, idle).unwrap());
     }
 
     #[test]

@@ -420,7 +420,7 @@ impl Store for DiskStore {
                 .map_err(|e| error::from_redb(op, &inner.dir, e))?
             {
                 let (_, value) = entry.map_err(|e| error::from_redb(op, &inner.dir, e))?;
-                if layout::decode(value.value()).is_ok_and(|r| inner.live(&r, now)) {
+                if layout::is_live(value.value(), now, inner.browser_idle).unwrap_or(false) {
                     live += 1;
                 }
             }

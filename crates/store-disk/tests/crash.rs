@@ -33,7 +33,8 @@ fn record(n: u64) -> Record {
             json!({"n": n, "user": format!("user-{n}"), "pad": "p".repeat(usize::try_from(n % 300).unwrap())})
                 .as_object()
                 .cloned()
-                .unwrap(),
+                .unwrap()
+                .into(),
         )
         .expiring_at(Timestamp::from_millis(4_000_000_000_000 + n_i64));
     if n.is_multiple_of(3) {
