@@ -51,7 +51,7 @@ pub(crate) async fn execute(
             if meta {
                 writeln!(out, "{}", meta_json(record))?;
             } else {
-                writeln!(out, "{}", Value::Object(record.data))?;
+                writeln!(out, "{}", Value::from(record.data))?;
             }
         }
         Checked::Create {
@@ -210,7 +210,7 @@ fn parse_data(text: &str) -> anyhow::Result<Data> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| anyhow!("invalid session data: not valid JSON ({e})"))?;
     match value {
-        Value::Object(data) => Ok(data),
+        Value::Object(data) => Ok(data.into()),
         other => bail!(
             "invalid session data: it must be a JSON object such as {{\"user\":\"ada\"}}, not {}",
             json_kind(&other)
@@ -286,7 +286,7 @@ fn new_record(data: Data, expires_at: When, owner: Option<String>) -> Record {
 fn meta_json(record: Record) -> String {
     format!(
         r#"{{"data":{},"expires_at":{},"created_at":{},"last_access":{},"owner":{}}}"#,
-        Value::Object(record.data),
+        Value::from(record.data),
         Value::from(record.expires_at.map(Timestamp::to_rfc3339)),
         Value::from(record.created_at.to_rfc3339()),
         Value::from(record.last_access.to_rfc3339()),

@@ -208,10 +208,10 @@ impl MemoryStore {
     }
 
     fn insert_new(&self, id: &SessionId, record: &Record, operation: Operation) -> Result<()> {
-        let now = self.now();
         match self.inner.sessions.entry(*id) {
             Entry::Occupied(mut existing) => {
-                if operation == Operation::Create && self.live(existing.get(), now) {
+                // Only `create` over an existing entry needs the time: `set` never reads the clock.
+                if operation == Operation::Create && self.live(existing.get(), self.now()) {
                     return Err(Error::already_exists(operation).with_backend("memory"));
                 }
                 let old_owner = existing.get().owner.clone();

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,111 @@ use serde_json::{Map, Value};
 use crate::time::Timestamp;
 
 /// A session's data: a JSON object whose top-level keys are the session keys.
-pub type Data = Map<String, Value>;
+///
+/// Copy-on-write: cloning a `Data` (and so a [`Record`]) shares the map and costs one atomic
+/// increment; the first change through `&mut` (it dereferences to the JSON map) copies it if
+/// another clone still shares it. Stores that keep records in memory hand out reads without
+/// copying the payload, and the session layer keeps the loaded record without a second copy.
+///
+/// `Debug` lists the key names only, never the values.
+///
+/// # Examples
+///
+/// ```
+/// use serde_json::json;
+/// use sessionbank_core::Data;
+///
+/// let mut a = Data::new();
+/// a.insert("user".into(), json!("ada"));
+/// let b = a.clone(); // shares the map
+/// a.insert("visits".into(), json!(1)); // copies it first: b is unchanged
+/// assert_eq!(b.len(), 1);
+/// assert_eq!(a["visits"], 1);
+/// assert_eq!(serde_json::Value::from(b), json!({"user": "ada"}));
+/// ```
+#[derive(Clone, Default, PartialEq)]
+pub struct Data(Arc<Map<String, Value>>);
+
+impl Data {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The JSON map, copied only if another clone shares it.
+    pub fn into_map(self) -> Map<String, Value> {
+        Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone())
+    }
+
+    /// Reads a JSON object into session data; any other JSON value is `None`.
+    pub fn from_value(value: Value) -> Option<Self> {
+        match value {
+            Value::Object(map) => Some(Self::from(map)),
+            _ => None,
+        }
+    }
+}
+
+impl std::ops::Deref for Data {
+    type Target = Map<String, Value>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Data {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl From<Map<String, Value>> for Data {
+    fn from(map: Map<String, Value>) -> Self {
+        Self(Arc::new(map))
+    }
+}
+
+impl From<Data> for Value {
+    fn from(data: Data) -> Self {
+        Value::Object(data.into_map())
+    }
+}
+
+impl FromIterator<(String, Value)> for Data {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Self {
+        Self::from(Map::from_iter(iter))
+    }
+}
+
+impl<'a> IntoIterator for &'a Data {
+    type Item = (&'a String, &'a Value);
+    type IntoIter = serde_json::map::Iter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl Serialize for Data {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Data {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Map::deserialize(deserializer).map(Self::from)
+    }
+}
+
+impl fmt::Debug for Data {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Data")
+            .field("keys", &self.0.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
 
 /// One stored session: its data and metadata.
 ///
@@ -30,7 +135,7 @@ pub type Data = Map<String, Value>;
 ///
 /// let now = Timestamp::now();
 /// let record = Record::new(now)
-///     .with_data(json!({"user": "ada", "visits": 3}).as_object().cloned().unwrap_or_default())
+///     .with_data(sessionbank_core::Data::from_value(json!({"user": "ada", "visits": 3})).unwrap_or_default())
 ///     .expiring_at(now + Duration::from_secs(60))
 ///     .owned_by("ada");
 /// assert!(record.is_live(now, Duration::from_secs(86_400)));
@@ -125,7 +230,7 @@ impl fmt::Debug for Record {
 /// record.data.insert("a".into(), json!(1));
 /// let patch = Patch::new().set("b", json!(2)).unset("a");
 /// patch.apply_to(&mut record, now);
-/// assert_eq!(serde_json::Value::Object(record.data), json!({"b": 2}));
+/// assert_eq!(serde_json::Value::from(record.data), json!({"b": 2}));
 /// ```
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Patch {
