@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use percent_encoding::percent_decode_str;
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 use sessionbank_core::{
     CommonOptions, DEFAULT_BROWSER_IDLE, Error, ErrorKind, OpenFuture, Operation, Result,
     SharedClock, Store, UrlOptions, system_clock,
@@ -17,9 +17,21 @@ use crate::store::{DiskStore, Inner};
 use crate::writer::Writer;
 
 /// Default largest encoded record: 1 MiB.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(sessionbank_store_disk::DEFAULT_MAX_RECORD_BYTES, 1 << 20);
+/// ```
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
 
 /// The name of the database file inside the store's directory.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(sessionbank_store_disk::DATABASE_FILE, "sessions.redb");
+/// ```
 pub const DATABASE_FILE: &str = "sessions.redb";
 
 /// Builds a [`DiskStore`]: the directory, and the options a `disk://` URL can carry.
@@ -97,6 +109,10 @@ impl DiskStoreBuilder {
 
     /// The largest encoded record accepted (default 1 MiB); a larger one is refused with
     /// [`ErrorKind::TooLarge`] and nothing is written.
+    ///
+    /// # Examples
+    ///
+    /// See [`DiskStoreBuilder`].
     #[must_use]
     pub fn max_record_bytes(mut self, max: usize) -> Self {
         self.max_record_bytes = max;
@@ -104,6 +120,10 @@ impl DiskStoreBuilder {
     }
 
     /// How long a browser session (no expiry) lives after its last access (default one day).
+    ///
+    /// # Examples
+    ///
+    /// See [`DiskStoreBuilder`].
     #[must_use]
     pub fn browser_idle(mut self, idle: Duration) -> Self {
         self.browser_idle = idle;
@@ -111,19 +131,69 @@ impl DiskStoreBuilder {
     }
 
     /// The clock that decides what has expired (default: the system clock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sessionbank_core::ManualClock;
+    /// use sessionbank_store_disk::DiskStore;
+    ///
+    /// let builder = DiskStore::builder("sessions").clock(Arc::new(ManualClock::starting_now()));
+    /// # let _ = builder;
+    /// ```
     #[must_use]
     pub fn clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self
     }
 
-    /// The directory the store lives in.
+    /// The directory the store lives in, as given (relative paths are resolved against the
+    /// working directory when the store opens).
+    ///
+    /// # Examples
+    ///
+    /// See [`DiskStoreBuilder::from_url`].
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// The settings as a `disk:` URL that [`from_url`](Self::from_url) reads back (with the
+    /// `browser_idle` in milliseconds). A disk URL holds no secret, so there is nothing to redact.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_store_disk::DiskStore;
+    ///
+    /// let builder = DiskStore::builder("/var/lib/app/my sessions").max_record_bytes(4096);
+    /// assert_eq!(
+    ///     builder.to_url(),
+    ///     "disk:///var/lib/app/my%20sessions?max_record_bytes=4096&browser_idle=86400000"
+    /// );
+    /// assert_eq!(DiskStore::builder("var/s").to_url().split('?').next(), Some("disk:var/s"));
+    /// ```
+    pub fn to_url(&self) -> String {
+        let path = self.dir.to_string_lossy();
+        let path = utf8_percent_encode(&path, PATH_ESCAPES);
+        let head = if self.dir.has_root() {
+            format!("disk://{path}")
+        } else {
+            format!("disk:{path}")
+        };
+        format!(
+            "{head}?max_record_bytes={}&browser_idle={}",
+            self.max_record_bytes,
+            self.browser_idle.as_millis()
+        )
+    }
+
     /// Creates the directory if missing, opens (or creates) the database file in it and starts
     /// the writer thread.
+    ///
+    /// # Examples
+    ///
+    /// See [`DiskStoreBuilder`].
     ///
     /// # Errors
     ///
@@ -231,6 +301,9 @@ fn open_error(dir: &Path, err: redb::DatabaseError) -> Error {
     error::from_redb(Operation::Connect, dir, err)
 }
 
+/// Characters escaped in the path of a `disk:` URL.
+const PATH_ESCAPES: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'?');
+
 fn config_error(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
     Error::new(ErrorKind::Config, Operation::ParseUrl, message).with_backend(BACKEND)
 }
@@ -272,4 +345,55 @@ pub(crate) fn open_disk(
         let store: Arc<dyn Store> = Arc::new(builder.open().await?);
         Ok(store)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<DiskStoreBuilder> {
+        let url = Url::parse(text).unwrap();
+        let mut options = UrlOptions::from_url(&url)?;
+        let common = CommonOptions::take_from(&mut options)?;
+        let builder = DiskStoreBuilder::from_url(&url, &mut options, &common)?;
+        options.finish("disk")?;
+        Ok(builder)
+    }
+
+    #[test]
+    fn to_url_reads_back() {
+        for dir in ["/var/lib/a b/s#1", "rel/dir?x", "/tmp/100%"] {
+            let builder = DiskStoreBuilder::new(dir.into())
+                .max_record_bytes(777)
+                .browser_idle(Duration::from_secs(90));
+            let back = parse(&builder.to_url()).unwrap();
+            assert_eq!(back.dir(), Path::new(dir), "{}", builder.to_url());
+            assert_eq!(back.max_record_bytes, 777);
+            assert_eq!(back.browser_idle, Duration::from_secs(90));
+        }
+    }
+
+    #[test]
+    fn paths_and_options_parse() {
+        assert_eq!(parse("disk:///srv/s").unwrap().dir(), Path::new("/srv/s"));
+        assert_eq!(parse("disk:/srv/s").unwrap().dir(), Path::new("/srv/s"));
+        assert_eq!(parse("disk:s").unwrap().dir(), Path::new("s"));
+        assert_eq!(parse("disk:./a/../b").unwrap().dir(), Path::new("./a/../b"));
+        let b = parse("disk:s?max_record_bytes=10&browser_idle=5m").unwrap();
+        assert_eq!(
+            (b.max_record_bytes, b.browser_idle),
+            (10, Duration::from_secs(300))
+        );
+        for bad in [
+            "disk://h/s",
+            "disk:",
+            "disk:///",
+            "disk://",
+            "disk:s#f",
+            "disk:s?x=1",
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{bad}");
+        }
+    }
 }

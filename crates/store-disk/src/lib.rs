@@ -45,3 +45,8 @@ mod writer;
 
 pub use config::{DATABASE_FILE, DEFAULT_MAX_RECORD_BYTES, DiskStoreBuilder};
 pub use store::{CLEANUP_BATCH, DiskStore};
+
+/// The examples in `docs.md` compile (checked by `cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../docs.md")]
+pub struct DocsMd;

@@ -20,6 +20,12 @@ use crate::writer::{Op, Reply, Request};
 
 /// How many expired sessions one cleanup transaction removes at most, so writers waiting behind
 /// it are not starved.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(sessionbank_store_disk::CLEANUP_BATCH, 1000);
+/// ```
 pub const CLEANUP_BATCH: usize = 1000;
 
 /// The embedded disk store (`disk://`): one redb file in a directory, durable on every
@@ -152,22 +158,61 @@ impl DiskStore {
         DiskStoreBuilder::new(dir.into())
     }
 
-    /// The store's directory (absolute).
+    /// The store's directory, made absolute when the store was opened.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_store_disk::{DATABASE_FILE, DiskStore};
+    ///
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// let tmp = tempfile::tempdir().unwrap();
+    /// let store = DiskStore::open(tmp.path().join("s")).await?;
+    /// assert!(store.dir().is_absolute());
+    /// assert_eq!(store.database_file(), store.dir().join(DATABASE_FILE));
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// # })?;
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
     pub fn dir(&self) -> &Path {
         &self.inner.dir
     }
 
-    /// The database file inside the directory.
+    /// The database file inside the directory ([`DATABASE_FILE`](crate::DATABASE_FILE)).
+    ///
+    /// # Examples
+    ///
+    /// See [`DiskStore::dir`].
     pub fn database_file(&self) -> &Path {
         &self.inner.file
     }
 
     /// The largest encoded record accepted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessionbank_store_disk::{DEFAULT_MAX_RECORD_BYTES, DiskStore};
+    ///
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// let tmp = tempfile::tempdir().unwrap();
+    /// let store = DiskStore::open(tmp.path().join("s")).await?;
+    /// assert_eq!(store.max_record_bytes(), DEFAULT_MAX_RECORD_BYTES);
+    /// assert_eq!(store.browser_idle(), Duration::from_secs(86_400));
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// # })?;
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
     pub fn max_record_bytes(&self) -> usize {
         self.inner.max_record_bytes
     }
 
     /// How long a browser session lives after its last access.
+    ///
+    /// # Examples
+    ///
+    /// See [`DiskStore::max_record_bytes`].
     pub fn browser_idle(&self) -> Duration {
         self.inner.browser_idle
     }
