@@ -8,12 +8,11 @@ mod key;
 mod name;
 mod pages;
 mod routes;
-mod shim;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use crate::shim::SessionLayer;
+use sessionbank_tower::SessionLayer;
 use anyhow::Context;
 use clap::Parser;
 use sessionbank_cookie::{CookieConfig, KeyRing};

@@ -1,7 +1,7 @@
 //! The routes: each handler reads the signed-in state from the session on every request, so a
 //! session destroyed elsewhere shows as signed out on the next one.
 
-use crate::shim::{Session, SessionLayer};
+use sessionbank_tower::{Session, SessionLayer};
 use axum::Router;
 use axum::extract::Form;
 use axum::extract::rejection::FormRejection;
