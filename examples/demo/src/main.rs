@@ -12,11 +12,11 @@ mod routes;
 use std::io::Write;
 use std::process::ExitCode;
 
-use sessionbank_tower::SessionLayer;
 use anyhow::Context;
 use clap::Parser;
 use sessionbank_cookie::{CookieConfig, KeyRing};
 use sessionbank_core::ExpiryPolicy;
+use sessionbank_tower::SessionLayer;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::Args;

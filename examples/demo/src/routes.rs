@@ -1,7 +1,6 @@
 //! The routes: each handler reads the signed-in state from the session on every request, so a
 //! session destroyed elsewhere shows as signed out on the next one.
 
-use sessionbank_tower::{Session, SessionLayer};
 use axum::Router;
 use axum::extract::Form;
 use axum::extract::rejection::FormRejection;
@@ -10,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::Markup;
 use serde::Deserialize;
-use sessionbank_core::ErrorKind;
+use sessionbank_tower::{Session, SessionLayer};
 
 use crate::name::{clean_user_agent, validate_name};
 use crate::pages::{self, SessionRow};
@@ -228,18 +227,14 @@ async fn sign_out(session: Session) -> PageResult {
     Ok(see_other("/"))
 }
 
-async fn not_found(session: Session) -> Response {
-    let owner = match session.owner().await {
-        Ok(owner) => owner,
-        Err(e) if e.kind() == ErrorKind::Gone => None,
-        Err(e) => return PageError::Store(e).into_response(),
-    };
-    html(
+async fn not_found(session: Session) -> PageResult {
+    let owner = session.owner().await?;
+    Ok(html(
         StatusCode::NOT_FOUND,
         pages::error(
             "Page not found",
             "There is no page at this address.",
             owner.as_deref(),
         ),
-    )
+    ))
 }

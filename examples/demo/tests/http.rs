@@ -19,7 +19,24 @@ fn counter_counts_per_browser_and_pages_are_html() {
     let demo = Demo::start(&place.store(), &place.key());
     let mut a = demo.client();
     let mut b = demo.client();
-    for expected in 1..=3 {
+    let first = a.get("/");
+    let set_cookie = first
+        .header("set-cookie")
+        .expect("a new session sets its cookie");
+    assert!(set_cookie.starts_with("sessionbank_demo="), "{set_cookie}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
+        assert!(
+            set_cookie.contains(attribute),
+            "{attribute} in {set_cookie}"
+        );
+    }
+    assert!(
+        !set_cookie.contains("Secure"),
+        "plain http on loopback: not Secure, or the browser would drop it: {set_cookie}"
+    );
+    assert_eq!(first.header("cache-control"), Some("no-store"));
+    assert_eq!(visits(&first.body), 1);
+    for expected in 2..=3 {
         let reply = a.get("/");
         assert_eq!(reply.status, 200);
         assert_eq!(
