@@ -22,7 +22,9 @@ fn commit_batches(db: &redb::Database, quick: bool, from: usize, count: usize, p
         {
             let mut table = tx.open_table(SESSIONS).unwrap();
             for _ in 0..per_tx.min(from + count - n) {
-                table.insert(format!("session-{n:012}").as_str(), value.as_slice()).unwrap();
+                table
+                    .insert(format!("session-{n:012}").as_str(), value.as_slice())
+                    .unwrap();
                 n += 1;
             }
         }
@@ -48,7 +50,12 @@ fn main() {
     for quick in [false, true] {
         let path = dir.path().join(format!("quick-{quick}.redb"));
         let status = Command::new(std::env::current_exe().unwrap())
-            .args(["child", path.to_str().unwrap(), &n.to_string(), &quick.to_string()])
+            .args([
+                "child",
+                path.to_str().unwrap(),
+                &n.to_string(),
+                &quick.to_string(),
+            ])
             .status()
             .unwrap();
         assert!(!status.success(), "the child aborts");

@@ -397,7 +397,11 @@ async fn changes_only_the_named_keys(ctx: TrialContext) -> anyhow::Result<()> {
     expected.insert("visits".into(), json!(4));
     expected.insert("new".into(), json!({"deep": [1, 2]}));
     expected.remove("admin");
-    ensure!(back.data == expected, "got {:?}", Value::from(back.data.clone()));
+    ensure!(
+        back.data == expected,
+        "got {:?}",
+        Value::from(back.data.clone())
+    );
     ensure!(back.expires_at == record.expires_at, "the expiry is kept");
     ensure!(back.created_at == record.created_at, "created_at is kept");
     Ok(())
