@@ -2,13 +2,16 @@
 //! session ids for a fixed time, with every pair's latency in an HDR histogram.
 //!
 //! The same harness drives any [`LoadTarget`]: a real store behind a [`StoreHandle`], or the
-//! [`Baseline`], a bare `DashMap` that does the least a session store must do (copy the value
-//! in on save, copy it out on load). Same tasks, same payload, same timing and histogram work,
-//! so `store / baseline` is an honest ratio of what the store costs.
+//! [`Baseline`], a bare `DashMap` that does the least a byte store must do (copy the value in on
+//! save, copy it out on load). Same tasks, same payload, same timing and histogram work, so
+//! `store / baseline` is an honest ratio of what the store costs.
 //!
 //! # What one op is
-//! One op is one pair: `save(id, value)` then `load(id)`, and a check that the loaded value has
-//! the length that was saved. After each pair the task yields to the runtime, as a server task
+//! Each task first asks the target to [`prepare`](LoadTarget::prepare) the payload in the
+//! target's own form, once: bytes for the baseline, a [`Record`] for a store. Building that value
+//! is the application's work, not the store's, so it is outside the loop for both. One op is
+//! then one pair: `save(id, &value)` then `load(id)`, and a check that the loaded value has the
+//! length that was saved. After each pair the task yields to the runtime, as a server task
 //! finishing a request would, so all `concurrency` tasks interleave even against a store whose
 //! futures never wait. The yield is outside the timed region: latencies cover save+load only,
 //! throughput covers everything.
@@ -44,7 +47,8 @@ const MAX_LATENCY_NANOS: u64 = 3_600_000_000_000;
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let target = Baseline::default();
 /// let id = SessionId::generate()?;
-/// target.save(&id, "hello").await?;
+/// let value = target.prepare("hello");
+/// target.save(&id, &value).await?;
 /// assert_eq!(target.load(&id).await?, Some(5));
 /// target.remove(&id).await?;
 /// assert_eq!(target.load(&id).await?, None);
@@ -53,15 +57,21 @@ const MAX_LATENCY_NANOS: u64 = 3_600_000_000_000;
 /// # Ok::<(), sessionbank::Error>(())
 /// ```
 pub trait LoadTarget: Send + Sync + 'static {
+    /// The payload in the target's own form, built once per task.
+    type Value: Send + Sync + 'static;
+
     /// A short name for reports, e.g. `dashmap` or the store's backend.
     fn name(&self) -> String;
+
+    /// Turns the payload into the value `save` takes (outside the timed loop).
+    fn prepare(&self, payload: &str) -> Self::Value;
 
     /// Stores `value` under `id`, replacing what was there.
     ///
     /// # Errors
     ///
     /// Whatever the target reports; the driver counts it as a failed op.
-    fn save(&self, id: &SessionId, value: &str) -> impl Future<Output = Result<()>> + Send;
+    fn save(&self, id: &SessionId, value: &Self::Value) -> impl Future<Output = Result<()>> + Send;
 
     /// Reads back what `id` holds and returns the value's length in bytes, or `None` when `id`
     /// holds nothing.
@@ -108,13 +118,18 @@ impl Baseline {
 }
 
 impl LoadTarget for Baseline {
+    type Value = Vec<u8>;
+
     fn name(&self) -> String {
         "dashmap".to_owned()
     }
 
-    async fn save(&self, id: &SessionId, value: &str) -> Result<()> {
-        self.map
-            .insert(id.as_str().to_owned(), value.as_bytes().to_vec());
+    fn prepare(&self, payload: &str) -> Vec<u8> {
+        payload.as_bytes().to_vec()
+    }
+
+    async fn save(&self, id: &SessionId, value: &Vec<u8>) -> Result<()> {
+        self.map.insert(id.as_str().to_owned(), value.clone());
         Ok(())
     }
 
@@ -129,22 +144,22 @@ impl LoadTarget for Baseline {
     }
 }
 
-/// A real store: save is [`Store::set`](sessionbank::Store::set) of a record whose data is
-/// `{"payload": value}` and which expires after [`SESSION_TTL`]; load is
+/// A real store: the value is a record whose data is `{"payload": value}` and which expires
+/// after [`SESSION_TTL`]; save is [`Store::set`](sessionbank::Store::set) of it, load is
 /// [`Store::get`](sessionbank::Store::get) and the length of that string.
 impl LoadTarget for StoreHandle {
+    type Value = Record;
+
     fn name(&self) -> String {
         self.backend().to_owned()
     }
 
-    async fn save(&self, id: &SessionId, value: &str) -> Result<()> {
-        let now = Timestamp::now();
-        let mut data = Data::new();
-        data.insert(VALUE_KEY.to_owned(), Value::String(value.to_owned()));
-        let record = Record::new(now)
-            .with_data(data)
-            .expiring_at(now + SESSION_TTL);
-        self.set(id, &record).await
+    fn prepare(&self, payload: &str) -> Record {
+        session_record(payload)
+    }
+
+    async fn save(&self, id: &SessionId, record: &Record) -> Result<()> {
+        self.set(id, record).await
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<usize>> {
@@ -160,6 +175,24 @@ impl LoadTarget for StoreHandle {
     async fn remove(&self, id: &SessionId) -> Result<()> {
         self.destroy(id).await
     }
+}
+
+/// The record the store target saves: `{"payload": payload}`, expiring after [`SESSION_TTL`].
+///
+/// # Examples
+///
+/// ```
+/// let record = sessionbank_cli::load::session_record("abc");
+/// assert_eq!(record.data[sessionbank_cli::load::VALUE_KEY], "abc");
+/// assert!(record.expires_at.is_some());
+/// ```
+pub fn session_record(payload: &str) -> Record {
+    let now = Timestamp::now();
+    let mut data = Data::new();
+    data.insert(VALUE_KEY.to_owned(), Value::String(payload.to_owned()));
+    Record::new(now)
+        .with_data(data)
+        .expiring_at(now + SESSION_TTL)
 }
 
 /// How to drive a load.
@@ -339,6 +372,7 @@ pub async fn run_load<T: LoadTarget>(target: Arc<T>, config: &LoadConfig) -> Res
         ));
     }
     let value: Arc<str> = payload(config.value_bytes).into();
+    let expected_len = value.len();
     let mut pools = Vec::with_capacity(config.concurrency);
     for _ in 0..config.concurrency {
         let ids = (0..config.ids_per_task)
@@ -354,9 +388,16 @@ pub async fn run_load<T: LoadTarget>(target: Arc<T>, config: &LoadConfig) -> Res
         .into_iter()
         .map(|ids| {
             let target = target.clone();
-            let value = value.clone();
+            let value = target.prepare(&value);
             let latency_nanos = histogram.clone();
-            tokio::spawn(drive(target, ids, value, deadline, latency_nanos))
+            tokio::spawn(drive(
+                target,
+                ids,
+                value,
+                expected_len,
+                deadline,
+                latency_nanos,
+            ))
         })
         .collect();
     let mut tallies = Vec::with_capacity(tasks.len());
@@ -403,7 +444,8 @@ pub async fn run_load<T: LoadTarget>(target: Arc<T>, config: &LoadConfig) -> Res
 async fn drive<T: LoadTarget>(
     target: Arc<T>,
     ids: Vec<SessionId>,
-    value: Arc<str>,
+    value: T::Value,
+    expected_len: usize,
     deadline: Instant,
     latency_nanos: Histogram<u64>,
 ) -> (TaskTally, Instant) {
@@ -434,7 +476,7 @@ async fn drive<T: LoadTarget>(
             .latency_nanos
             .saturating_record(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
         match outcome {
-            Ok(Some(len)) if len == value.len() => tally.ops += 1,
+            Ok(Some(len)) if len == expected_len => tally.ops += 1,
             other => {
                 tally.errors += 1;
                 if !warned {
@@ -442,7 +484,7 @@ async fn drive<T: LoadTarget>(
                     match other {
                         Err(error) => tracing::warn!(%error, "a load op failed"),
                         Ok(found) => tracing::warn!(
-                            expected = value.len(),
+                            expected = expected_len,
                             found = ?found,
                             "a load op read back the wrong value"
                         ),
