@@ -1,82 +1,12 @@
-//! The janitor against a real MemoryStore, with a wrapper that makes chosen cleanup runs fail.
+//! The janitor against a real MemoryStore, wrapped so that chosen cleanup runs fail.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sessionbank_core::{
-    Capabilities, Error, ErrorKind, Janitor, JanitorConfig, MemoryStore, Operation, Page, Patch,
-    Record, SessionId, Store, Timestamp, async_trait,
+    Janitor, JanitorConfig, MemoryStore, Operation, Record, SessionId, Store, Timestamp,
 };
-
-/// A MemoryStore whose first `fail_first` cleanups fail with `Unavailable`.
-#[derive(Debug)]
-struct FlakyCleanup {
-    inner: MemoryStore,
-    calls: AtomicU64,
-    fail_first: u64,
-}
-
-#[async_trait]
-impl Store for FlakyCleanup {
-    fn backend(&self) -> &'static str {
-        "flaky"
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn get(&self, id: &SessionId) -> sessionbank_core::Result<Option<Record>> {
-        self.inner.get(id).await
-    }
-    async fn set(&self, id: &SessionId, r: &Record) -> sessionbank_core::Result<()> {
-        self.inner.set(id, r).await
-    }
-    async fn create(&self, id: &SessionId, r: &Record) -> sessionbank_core::Result<()> {
-        self.inner.create(id, r).await
-    }
-    async fn update(&self, id: &SessionId, p: &Patch) -> sessionbank_core::Result<()> {
-        self.inner.update(id, p).await
-    }
-    async fn touch(&self, id: &SessionId, e: Option<Timestamp>) -> sessionbank_core::Result<()> {
-        self.inner.touch(id, e).await
-    }
-    async fn destroy(&self, id: &SessionId) -> sessionbank_core::Result<()> {
-        self.inner.destroy(id).await
-    }
-    async fn rename(&self, a: &SessionId, b: &SessionId) -> sessionbank_core::Result<()> {
-        self.inner.rename(a, b).await
-    }
-    async fn all(&self, c: Option<&str>, l: usize) -> sessionbank_core::Result<Page> {
-        self.inner.all(c, l).await
-    }
-    async fn length(&self) -> sessionbank_core::Result<u64> {
-        self.inner.length().await
-    }
-    async fn clear(&self) -> sessionbank_core::Result<u64> {
-        self.inner.clear().await
-    }
-    async fn cleanup(&self) -> sessionbank_core::Result<u64> {
-        let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        if n < self.fail_first {
-            return Err(Error::new(
-                ErrorKind::Unavailable,
-                Operation::Cleanup,
-                "injected failure",
-            ));
-        }
-        self.inner.cleanup().await
-    }
-    async fn owned_by(&self, o: &str) -> sessionbank_core::Result<Vec<(SessionId, Record)>> {
-        self.inner.owned_by(o).await
-    }
-    async fn destroy_owned_by(
-        &self,
-        o: &str,
-        e: Option<&SessionId>,
-    ) -> sessionbank_core::Result<u64> {
-        self.inner.destroy_owned_by(o, e).await
-    }
-}
+use sessionbank_testkit::InstrumentedStore;
 
 fn expired() -> Record {
     let now = Timestamp::now();
@@ -92,11 +22,9 @@ async fn a_failed_run_is_followed_by_the_next_tick() {
             .await
             .unwrap();
     }
-    let store = Arc::new(FlakyCleanup {
-        inner: inner.clone(),
-        calls: AtomicU64::new(0),
-        fail_first: 2,
-    });
+    let store = InstrumentedStore::new(inner.clone());
+    store.fail_times(Operation::Cleanup, 2);
+    let store = Arc::new(store);
     let janitor = Janitor::spawn(
         store.clone(),
         JanitorConfig::every(Duration::from_millis(20)),

@@ -21,6 +21,7 @@
 //! does not offer check that it answers [`ErrorKind::Unsupported`](sessionbank_core::ErrorKind)
 //! instead, so a capability flag cannot lie.
 
+mod instrumented;
 mod trials;
 
 use std::future::Future;
@@ -32,6 +33,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use sessionbank_core::StoreHandle;
 
+pub use instrumented::InstrumentedStore;
 pub use trials::{TRIALS, Trial, TrialContext};
 
 /// Where one trial may keep its data: a random name (for a key prefix, table or collection) and

@@ -3,6 +3,8 @@
 
 mod common;
 
+use sessionbank_core::Operation;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -33,8 +35,8 @@ async fn visit_counter_increments_with_the_returned_cookie() {
     }
     let record = app.handle.get(&id).await.unwrap().unwrap();
     assert_eq!(record.data["visits"], 4);
-    assert_eq!(app.store.calls("create"), 1);
-    assert_eq!(app.store.calls("update"), 3);
+    assert_eq!(app.store.calls(Operation::Create), 1);
+    assert_eq!(app.store.calls(Operation::Update), 3);
 }
 
 #[tokio::test]
@@ -57,13 +59,13 @@ async fn a_handler_that_ignores_the_session_costs_nothing() {
     let reply = app.send("GET", "/get/visits", Some(&cookie)).await;
     assert_eq!(reply.body, "1");
     assert!(reply.set_cookies.is_empty());
-    assert_eq!(app.store.calls("get"), 1);
+    assert_eq!(app.store.calls(Operation::Get), 1);
     assert_eq!(app.store.total_calls(), 1);
 
     // A new visitor who only reads gets no session stored and no cookie.
     let reply = app.send("GET", "/get/visits", None).await;
     assert!(reply.set_cookies.is_empty());
-    assert_eq!(app.store.calls("create"), 0);
+    assert_eq!(app.store.calls(Operation::Create), 0);
 }
 
 #[tokio::test]
@@ -211,13 +213,17 @@ async fn touch_only_when_the_policy_says_so() {
     app.clock.advance(5 * MIN); // 25 minutes left: plenty
     let reply = app.send("GET", "/get/visits", Some(&cookie)).await;
     assert!(reply.set_cookies.is_empty());
-    assert_eq!(app.store.calls("touch"), 0);
-    assert_eq!(app.store.calls("update"), 0);
+    assert_eq!(app.store.calls(Operation::Touch), 0);
+    assert_eq!(app.store.calls(Operation::Update), 0);
 
     app.clock.advance(11 * MIN); // 14 minutes left: below the threshold
     let reply = app.send("GET", "/get/visits", Some(&cookie)).await;
-    assert_eq!(app.store.calls("touch"), 1);
-    assert_eq!(app.store.calls("update"), 0, "a touch writes no data");
+    assert_eq!(app.store.calls(Operation::Touch), 1);
+    assert_eq!(
+        app.store.calls(Operation::Update),
+        0,
+        "a touch writes no data"
+    );
     let refreshed = reply.set_cookie();
     assert!(refreshed.contains("Max-Age=1800"), "{refreshed}");
     assert_eq!(TestApp::id_of(&reply.cookie_pair()), id);
@@ -231,7 +237,7 @@ async fn store_failures_are_a_bare_500() {
     let cookie = app.send("GET", "/count", None).await.cookie_pair();
 
     // Failing while the handler reads: SessionError.
-    app.store.fail(&["get"]);
+    app.store.fail(&[Operation::Get]);
     let reply = app.send("GET", "/count", Some(&cookie)).await;
     assert_eq!(reply.status, 500);
     assert!(!reply.body.contains("hunter2"), "{}", reply.body);
@@ -240,7 +246,7 @@ async fn store_failures_are_a_bare_500() {
     app.store.heal();
 
     // Failing while the layer saves after the handler.
-    app.store.fail(&["update", "create"]);
+    app.store.fail(&[Operation::Update, Operation::Create]);
     for cookie in [Some(cookie.as_str()), None] {
         let reply = app.send("GET", "/count", cookie).await;
         assert_eq!(reply.status, 500, "{reply:?}");

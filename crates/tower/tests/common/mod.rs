@@ -2,8 +2,7 @@
 //! demand, and an axum app with the session layer.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -11,11 +10,8 @@ use axum::body::Body;
 use axum::extract::{Extension, Path};
 use axum::routing::{get, post};
 use http::{Request, Response, StatusCode};
-use sessionbank_core::async_trait;
-use sessionbank_core::{
-    Capabilities, Error, ErrorKind, ExpiryPolicy, ManualClock, MemoryStore, Operation, Page, Patch,
-    Record, Result, SessionId, Store, StoreHandle, Timestamp,
-};
+use sessionbank_core::{ExpiryPolicy, ManualClock, MemoryStore, SessionId, StoreHandle, Timestamp};
+use sessionbank_testkit::InstrumentedStore;
 use sessionbank_tower::{CookieConfig, KeyRing, Session, SessionError, SessionLayer};
 use tokio::sync::{Barrier, Notify};
 use tower::ServiceExt;
@@ -25,118 +21,13 @@ pub const SECRET_ERROR_TEXT: &str = "db-password=hunter2 at 10.0.0.7";
 
 pub const MIN: Duration = Duration::from_secs(60);
 
-/// A real MemoryStore that counts calls per operation and fails the operations named in
-/// `failing`.
-#[derive(Debug, Clone)]
-pub struct Instrumented {
-    pub inner: MemoryStore,
-    calls: Arc<Mutex<HashMap<&'static str, usize>>>,
-    failing: Arc<Mutex<HashSet<&'static str>>>,
-}
+/// A real MemoryStore that counts calls per operation and fails chosen operations on demand.
+pub type Instrumented = InstrumentedStore<MemoryStore>;
 
-impl Instrumented {
-    pub fn new(clock: ManualClock) -> Self {
-        Self {
-            inner: MemoryStore::builder().clock(Arc::new(clock)).build(),
-            calls: Arc::default(),
-            failing: Arc::default(),
-        }
-    }
-
-    fn enter(&self, op: &'static str, operation: Operation) -> Result<()> {
-        *self.calls.lock().unwrap().entry(op).or_default() += 1;
-        if self.failing.lock().unwrap().contains(op) {
-            return Err(Error::new(
-                ErrorKind::Unavailable,
-                operation,
-                format!("injected failure: {SECRET_ERROR_TEXT}"),
-            )
-            .with_backend("instrumented"));
-        }
-        Ok(())
-    }
-
-    pub fn calls(&self, op: &str) -> usize {
-        self.calls.lock().unwrap().get(op).copied().unwrap_or(0)
-    }
-
-    pub fn total_calls(&self) -> usize {
-        self.calls.lock().unwrap().values().sum()
-    }
-
-    pub fn reset_calls(&self) {
-        self.calls.lock().unwrap().clear();
-    }
-
-    pub fn fail(&self, ops: &[&'static str]) {
-        self.failing.lock().unwrap().extend(ops.iter().copied());
-    }
-
-    pub fn heal(&self) {
-        self.failing.lock().unwrap().clear();
-    }
-}
-
-#[async_trait]
-impl Store for Instrumented {
-    fn backend(&self) -> &'static str {
-        "instrumented"
-    }
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn get(&self, id: &SessionId) -> Result<Option<Record>> {
-        self.enter("get", Operation::Get)?;
-        self.inner.get(id).await
-    }
-    async fn set(&self, id: &SessionId, record: &Record) -> Result<()> {
-        self.enter("set", Operation::Set)?;
-        self.inner.set(id, record).await
-    }
-    async fn create(&self, id: &SessionId, record: &Record) -> Result<()> {
-        self.enter("create", Operation::Create)?;
-        self.inner.create(id, record).await
-    }
-    async fn update(&self, id: &SessionId, patch: &Patch) -> Result<()> {
-        self.enter("update", Operation::Update)?;
-        self.inner.update(id, patch).await
-    }
-    async fn touch(&self, id: &SessionId, expires_at: Option<Timestamp>) -> Result<()> {
-        self.enter("touch", Operation::Touch)?;
-        self.inner.touch(id, expires_at).await
-    }
-    async fn destroy(&self, id: &SessionId) -> Result<()> {
-        self.enter("destroy", Operation::Destroy)?;
-        self.inner.destroy(id).await
-    }
-    async fn rename(&self, old: &SessionId, new: &SessionId) -> Result<()> {
-        self.enter("rename", Operation::Rename)?;
-        self.inner.rename(old, new).await
-    }
-    async fn all(&self, cursor: Option<&str>, limit: usize) -> Result<Page> {
-        self.enter("all", Operation::All)?;
-        self.inner.all(cursor, limit).await
-    }
-    async fn length(&self) -> Result<u64> {
-        self.enter("length", Operation::Length)?;
-        self.inner.length().await
-    }
-    async fn clear(&self) -> Result<u64> {
-        self.enter("clear", Operation::Clear)?;
-        self.inner.clear().await
-    }
-    async fn cleanup(&self) -> Result<u64> {
-        self.enter("cleanup", Operation::Cleanup)?;
-        self.inner.cleanup().await
-    }
-    async fn owned_by(&self, owner: &str) -> Result<Vec<(SessionId, Record)>> {
-        self.enter("owned_by", Operation::OwnedBy)?;
-        self.inner.owned_by(owner).await
-    }
-    async fn destroy_owned_by(&self, owner: &str, except: Option<&SessionId>) -> Result<u64> {
-        self.enter("destroy_owned_by", Operation::DestroyOwnedBy)?;
-        self.inner.destroy_owned_by(owner, except).await
-    }
+/// An instrumented MemoryStore on `clock`, whose injected failures carry [`SECRET_ERROR_TEXT`].
+pub fn instrumented(clock: ManualClock) -> Instrumented {
+    InstrumentedStore::new(MemoryStore::builder().clock(Arc::new(clock)).build())
+        .with_failure_message(&format!("injected failure: {SECRET_ERROR_TEXT}"))
 }
 
 /// Lets a test hold a handler between loading its session and writing to it.
@@ -224,7 +115,7 @@ pub struct TestApp {
 impl TestApp {
     pub fn new() -> Self {
         let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
-        let store = Instrumented::new(clock.clone());
+        let store = instrumented(clock.clone());
         Self {
             handle: StoreHandle::new(store.clone()),
             clock,
