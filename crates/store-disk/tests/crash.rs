@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde_json::json;
-use sessionbank_core::{Record, SessionId, Store, Timestamp};
+use sessionbank_core::{ErrorKind, Record, SessionId, Store, Timestamp};
 use sessionbank_store_disk::DiskStore;
 
 const DIR_VAR: &str = "SESSIONBANK_DISK_CRASH_DIR";
@@ -138,6 +138,13 @@ fn acknowledged_writes_survive_sigkill() {
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+        // While the child holds the store, another process (this one) is refused clearly.
+        let err = runtime
+            .block_on(DiskStore::open(&dir))
+            .expect_err("a second process must not open a store that is in use");
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert!(err.to_string().contains("already open"), "{err}");
+
         let delay = Duration::from_millis(rng.random_range(0..400));
         std::thread::sleep(delay);
         child.kill().unwrap(); // SIGKILL on Unix
