@@ -22,6 +22,7 @@
 //! instead, so a capability flag cannot lie.
 
 mod instrumented;
+pub mod servers;
 mod trials;
 
 use std::future::Future;
