@@ -8,6 +8,11 @@
 //!
 //! The commands follow `../shared/SERVERS.md`, which were verified on these machines.
 
+pub mod mariadb;
+pub mod memcached;
+pub mod postgres;
+pub mod redis;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};

@@ -1,0 +1,1 @@
+//! Memcached store (memcached://) for sessionbank.

@@ -1,0 +1,1 @@
+//! MySQL / MariaDB store (mysql://, mariadb://) for sessionbank.

@@ -1,0 +1,1 @@
+//! Redis store (redis://, rediss://, redis+sentinel://, redis+cluster://) for sessionbank.
