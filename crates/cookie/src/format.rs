@@ -289,24 +289,54 @@ impl CookieFormat for NativeFormat {
         cookies: &RequestCookies,
         keys: &KeyRing,
     ) -> Result<Option<Verified>, Rejection> {
-        // A browser may send several cookies of this name (different paths or domains): the
-        // first that verifies wins; otherwise report the first failure.
-        let mut first_error = None;
-        for value in cookies.get_all(name) {
-            match Self::verify_one(name, value, keys) {
-                Ok(verified) => return Ok(Some(verified)),
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(None),
-        }
+        first_verified(cookies.get_all(name), |value| {
+            Self::verify_one(name, value, keys)
+        })
     }
 
     fn cookie_names(&self, name: &str) -> Vec<String> {
         vec![name.to_owned()]
     }
+}
+
+/// A browser may send several cookies of one name (different paths or domains): the first value
+/// that verifies wins; otherwise the first failure is reported; no value at all is `Ok(None)`.
+pub(crate) fn first_verified<'a>(
+    values: impl Iterator<Item = &'a str>,
+    mut verify: impl FnMut(&str) -> Result<Verified, Rejection>,
+) -> Result<Option<Verified>, Rejection> {
+    let mut first_error = None;
+    for value in values {
+        match verify(value) {
+            Ok(verified) => return Ok(Some(verified)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(None),
+    }
+}
+
+/// Decodes unpadded base64 (`url_safe` picks the alphabet) into `out`, returning the bytes
+/// written; anything else, including padding, is `Malformed`.
+pub(crate) fn decode_tag<'o>(
+    text: &str,
+    url_safe: bool,
+    out: &'o mut [u8],
+) -> Result<&'o [u8], Rejection> {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+
+    let engine = if url_safe {
+        &URL_SAFE_NO_PAD
+    } else {
+        &STANDARD_NO_PAD
+    };
+    let written = engine
+        .decode_slice(text.as_bytes(), out)
+        .map_err(|_| Rejection::Malformed)?;
+    out.get(..written).ok_or(Rejection::Malformed)
 }

@@ -6,9 +6,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use hmac::{Hmac, Mac};
 use sessionbank_core::{Error, ErrorKind, Operation, Result};
+use sha1::Sha1;
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
+type HmacSha1 = Hmac<Sha1>;
 
 /// The shortest key the native format accepts: 32 bytes (256 bits), the output size of
 /// HMAC-SHA256.
@@ -91,6 +93,39 @@ impl Key {
         })
     }
 
+    /// A key from a secret string of any length, as Express (`secret`) and Koa (`app.keys`)
+    /// apps configure them, so a Rust service can verify and sign the cookies those apps use.
+    ///
+    /// Only for the [`ExpressFormat`](crate::ExpressFormat) and
+    /// [`KeygripFormat`](crate::KeygripFormat): short secrets are as weak as they look. New
+    /// deployments use [`Key::generate`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] when the secret is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_cookie::Key;
+    ///
+    /// assert!(Key::from_legacy_secret("keyboard cat").is_ok());
+    /// assert!(Key::from_legacy_secret("").is_err());
+    /// ```
+    pub fn from_legacy_secret(secret: impl AsRef<[u8]>) -> Result<Self> {
+        let bytes = secret.as_ref();
+        if bytes.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                Operation::Cookie,
+                "a signing secret must not be empty",
+            ));
+        }
+        Ok(Self {
+            bytes: bytes.into(),
+        })
+    }
+
     /// A key from base64 text, standard or URL-safe alphabet, padded or not.
     ///
     /// # Errors
@@ -158,6 +193,30 @@ impl Key {
     /// time.
     pub fn verify_hmac_sha256(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
         let mut mac = self.mac();
+        for part in parts {
+            mac.update(part);
+        }
+        mac.verify_slice(tag).is_ok()
+    }
+
+    fn mac_sha1(&self) -> HmacSha1 {
+        <HmacSha1 as Mac>::new_from_slice(&self.bytes)
+            .unwrap_or_else(|_| <HmacSha1 as hmac::digest::KeyInit>::new(&Default::default()))
+    }
+
+    /// HMAC-SHA1 of the concatenation of `parts` (Keygrip's default; not for new formats).
+    pub fn hmac_sha1(&self, parts: &[&[u8]]) -> [u8; 20] {
+        let mut mac = self.mac_sha1();
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is the HMAC-SHA1 of the concatenation of `parts`, compared in constant
+    /// time.
+    pub fn verify_hmac_sha1(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
+        let mut mac = self.mac_sha1();
         for part in parts {
             mac.update(part);
         }

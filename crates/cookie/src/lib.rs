@@ -3,7 +3,9 @@
 //! - [`Key`] and [`KeyRing`]: secret keys, newest first; sign with the newest, verify with any,
 //!   so keys rotate without logging anyone out.
 //! - [`CookieFormat`]: how an id travels in one or more signed cookies. [`NativeFormat`] is
-//!   sessionbank's own (`ID.SIG`, HMAC-SHA256 over the cookie name and the id).
+//!   sessionbank's own (`ID.SIG`, HMAC-SHA256 over the cookie name and the id);
+//!   [`ExpressFormat`] and [`KeygripFormat`] read and write the cookies Express and Koa apps use,
+//!   so a Rust service can share their sessions.
 //! - [`CookieConfig`]: the cookie's name and attributes (secure defaults), parsing the `Cookie`
 //!   header and building `Set-Cookie` cookies with the [`cookie`] crate.
 //!
@@ -34,15 +36,19 @@
 //! ```
 
 mod config;
+mod express;
 mod format;
 mod key;
+mod keygrip;
 
 pub use config::{CookieConfig, DEFAULT_COOKIE_NAME};
+pub use express::ExpressFormat;
 pub use format::{
     CookieFormat, DEFAULT_MAX_HEADER_LEN, MAX_VALUE_LEN, NativeFormat, Rejection, RequestCookies,
     Verified,
 };
 pub use key::{GENERATED_KEY_LEN, Key, KeyRing, MIN_KEY_LEN};
+pub use keygrip::{KeygripAlgorithm, KeygripFormat};
 
 /// The `cookie` crate, re-exported so callers name the same [`Cookie`](cookie::Cookie) and
 /// [`SameSite`](cookie::SameSite) types.
