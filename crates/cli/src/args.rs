@@ -21,14 +21,17 @@ Environment:
 
 Exit status:
   0  success
-  1  the session was not found (`get`, `touch`); nothing is printed on stdout
+  1  the session was not found (`get`, `touch`), or the cookie does not verify
+     (`cookie verify`); nothing is printed on stdout
   2  any other error, with a one-line message on stderr
 
 Examples:
   sessionbank --store disk:sessions create '{\"user\":\"ada\"}' --ttl 30m --owner ada
   SESSIONBANK_URL=disk:sessions sessionbank list --limit 20
   sessionbank --store disk:sessions get ID --meta
-  sessionbank --store memory:// bench --concurrency 64 --seconds 5";
+  sessionbank --store memory:// bench --concurrency 64 --seconds 5
+  sessionbank cookie sign --format express --key 'keyboard cat' ID
+  sessionbank cookie verify --format keygrip --key k2 --key k1 'koa.sid=ID; koa.sid.sig=SIG'";
 
 /// Inspect and manage the sessions of any sessionbank store, chosen by URL, and benchmark it.
 #[derive(Debug, Parser)]
@@ -133,6 +136,11 @@ pub(crate) enum Command {
         yes: bool,
     },
 
+    /// Sign or verify session cookies in the native, Express or Keygrip format (no store
+    /// needed).
+    #[command(subcommand)]
+    Cookie(CookieCommand),
+
     /// Measure the store: tasks run save+load pairs on their own ids, then the ids are
     /// destroyed. Prints one JSON line: {"ops_per_sec": …, "p50_us": …, "p99_us": …,
     /// "errors": …}, where an op is one pair (set a session holding one key of VALUE_BYTES
@@ -148,6 +156,67 @@ pub(crate) enum Command {
         #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(0..=16_777_216))]
         value_bytes: u32,
     },
+}
+
+/// Signed-cookie commands (no store needed).
+#[derive(Debug, Subcommand)]
+pub(crate) enum CookieCommand {
+    /// Print the `Cookie` header value a format sends for a session id, signed with the first
+    /// --key.
+    Sign {
+        #[command(flatten)]
+        signing: CookieSigning,
+        /// The session id to sign (32 characters of A-Z, a-z, 0-9, '-' and '_').
+        value: String,
+    },
+    /// Verify a `Cookie` header value: print the session id and exit 0 when a signature holds
+    /// under one of the --key values, exit 1 (reason on stderr) when it does not.
+    Verify {
+        #[command(flatten)]
+        signing: CookieSigning,
+        /// The `Cookie` header value, e.g. 'connect.sid=s%3A…' or 'koa.sid=…; koa.sid.sig=…'.
+        header: String,
+    },
+}
+
+/// How cookies are signed: the format, the keys (newest first) and the cookie name.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct CookieSigning {
+    /// The signing format: native (sessionbank's own), express (express-session's
+    /// cookie-signature) or keygrip (Koa's cookies module).
+    #[arg(long, value_enum, default_value_t = CookieFormatName::Native)]
+    pub(crate) format: CookieFormatName,
+    /// A signing key, newest first; repeat for a key ring (sign with the first, verify with
+    /// any). native: base64 of at least 32 bytes; express and keygrip: the secret string the
+    /// Node app is configured with. Keys on a command line are visible to other local users.
+    #[arg(long = "key", value_name = "KEY", required = true)]
+    pub(crate) keys: Vec<String>,
+    /// The cookie name (default: id for native, connect.sid for express, koa.sid for keygrip).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// keygrip only: the HMAC algorithm.
+    #[arg(long, value_enum, default_value_t = KeygripHash::Sha1)]
+    pub(crate) algorithm: KeygripHash,
+}
+
+/// The cookie formats `cookie sign` and `cookie verify` speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum CookieFormatName {
+    /// `ID.SIG`, HMAC-SHA256 over the cookie name and the id.
+    Native,
+    /// `s:ID.SIG` (URI-encoded), HMAC-SHA256 of the id, as express-session writes it.
+    Express,
+    /// `name=ID` plus `name.sig`, as Koa's cookies module writes it with Keygrip.
+    Keygrip,
+}
+
+/// Keygrip's HMAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum KeygripHash {
+    /// HMAC-SHA1, Keygrip's default.
+    Sha1,
+    /// HMAC-SHA256.
+    Sha256,
 }
 
 /// When a new or rewritten session expires.

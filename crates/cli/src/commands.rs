@@ -27,6 +27,11 @@ pub(crate) async fn execute(
     url: Option<&str>,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
+    // Cookie commands need no store.
+    let command = match command {
+        Command::Cookie(cookie) => return crate::cookie::execute(cookie, out),
+        other => other,
+    };
     // Refuse before touching the store, so the refusal has no side effect at all.
     if let Command::Clear { yes: false } = command {
         bail!("refusing to remove every session without --yes");
@@ -174,6 +179,7 @@ impl Checked {
                 expires_at: resolve_new(&expiry),
             },
             Command::Gc => Self::Gc,
+            Command::Cookie(_) => bail!("cookie commands need no store"),
             Command::Clear { .. } => Self::Clear,
             Command::Bench {
                 concurrency,

@@ -7,6 +7,7 @@
 
 mod args;
 mod commands;
+mod cookie;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
