@@ -1,0 +1,1 @@
+//! actix-web session middleware and extractor for sessionbank.
