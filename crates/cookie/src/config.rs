@@ -44,7 +44,10 @@ pub const DEFAULT_COOKIE_NAME: &str = "id";
 /// ```
 #[derive(Clone)]
 pub struct CookieConfig {
+    /// The name on the wire: `base_name`, behind `__Host-` when `host_prefix` is on.
     name: String,
+    base_name: String,
+    host_prefix: bool,
     path: String,
     domain: Option<String>,
     secure: bool,
@@ -59,6 +62,8 @@ impl Default for CookieConfig {
     fn default() -> Self {
         Self {
             name: DEFAULT_COOKIE_NAME.to_owned(),
+            base_name: DEFAULT_COOKIE_NAME.to_owned(),
+            host_prefix: false,
             path: "/".to_owned(),
             domain: None,
             secure: true,
@@ -80,8 +85,43 @@ impl CookieConfig {
     /// Sets the cookie name. It must be an HTTP token (letters, digits and ``!#$%&'*+-.^_`|~``).
     #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.base_name = name.into();
+        self.name = self.wire_name();
         self
+    }
+
+    /// Puts the cookie behind the `__Host-` prefix (default off): browsers then accept it only
+    /// with `Secure`, `Path=/` and no `Domain`, from a secure origin, so a sibling subdomain or a
+    /// plain-HTTP page cannot plant or overwrite it. While it is on, those three attributes are
+    /// forced whatever [`secure`](Self::secure), [`path`](Self::path) and
+    /// [`domain`](Self::domain) say.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_cookie::{CookieConfig, KeyRing};
+    /// use sessionbank_core::{SessionId, Timestamp};
+    ///
+    /// let config = CookieConfig::new().name("sid").host_prefix(true).secure(false).path("/app");
+    /// assert_eq!(config.cookie_name(), "__Host-sid");
+    /// let keys = KeyRing::generate()?;
+    /// let cookie = config.set_cookies(&SessionId::generate()?, None, Timestamp::now(), &keys).remove(0);
+    /// assert_eq!((cookie.name(), cookie.secure(), cookie.path()), ("__Host-sid", Some(true), Some("/")));
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn host_prefix(mut self, on: bool) -> Self {
+        self.host_prefix = on;
+        self.name = self.wire_name();
+        self
+    }
+
+    fn wire_name(&self) -> String {
+        if self.host_prefix {
+            format!("__Host-{}", self.base_name)
+        } else {
+            self.base_name.clone()
+        }
     }
 
     /// Sets the `Path` attribute (default `/`).
@@ -147,9 +187,9 @@ impl CookieConfig {
         &self.name
     }
 
-    /// Whether cookies are marked `Secure`.
+    /// Whether cookies are marked `Secure` (always, behind the `__Host-` prefix).
     pub fn is_secure(&self) -> bool {
-        self.secure
+        self.secure || self.host_prefix
     }
 
     /// Whether cookies carry `Max-Age`.
@@ -245,12 +285,17 @@ impl CookieConfig {
     }
 
     fn base(&self, name: String, value: String) -> Cookie<'static> {
+        let path = if self.host_prefix {
+            "/"
+        } else {
+            self.path.as_str()
+        };
         let mut builder = Cookie::build((name, value))
-            .path(self.path.clone())
-            .secure(self.secure)
+            .path(path.to_owned())
+            .secure(self.is_secure())
             .http_only(self.http_only)
             .same_site(self.same_site);
-        if let Some(domain) = &self.domain {
+        if let (Some(domain), false) = (&self.domain, self.host_prefix) {
             builder = builder.domain(domain.clone());
         }
         builder.build()
@@ -261,6 +306,7 @@ impl fmt::Debug for CookieConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CookieConfig")
             .field("name", &self.name)
+            .field("host_prefix", &self.host_prefix)
             .field("path", &self.path)
             .field("domain", &self.domain)
             .field("secure", &self.secure)

@@ -404,3 +404,35 @@ fn a_two_cookie_format_fits_the_trait() {
         .collect();
     assert_eq!(removal, ["id", "id.sig"]);
 }
+
+#[test]
+fn host_prefix_forces_its_rules_and_round_trips() {
+    let keys = KeyRing::generate().unwrap();
+    let config = CookieConfig::new()
+        .name("sid")
+        .domain(Some("example.com".into()))
+        .path("/app")
+        .secure(false)
+        .host_prefix(true);
+    let id = SessionId::generate().unwrap();
+    let cookie = config
+        .set_cookies(&id, None, Timestamp::now(), &keys)
+        .remove(0);
+    assert_eq!(cookie.name(), "__Host-sid");
+    assert_eq!(cookie.secure(), Some(true));
+    assert_eq!(cookie.path(), Some("/"));
+    assert_eq!(cookie.domain(), None);
+    let header = cookie.stripped().to_string();
+    assert_eq!(
+        config.read([header.as_str()], &keys).unwrap().map(|v| v.id),
+        Some(id)
+    );
+    // The bare name is not the session cookie any more, and the removal targets the prefixed one.
+    let bare = header.replacen("__Host-", "", 1);
+    assert_eq!(config.read([bare.as_str()], &keys), Ok(None));
+    assert!(
+        config.removal_cookies()[0]
+            .to_string()
+            .starts_with("__Host-sid=;")
+    );
+}
