@@ -1,0 +1,733 @@
+//! [`PostgresStore`]: the [`Store`] implementation over a `deadpool-postgres` pool of
+//! `tokio-postgres` connections, with prepared (per-connection cached) statements.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use deadpool_postgres::{Object, Pool};
+use serde_json::Value;
+use sessionbank_core::{
+    BackendEntry, Capabilities, Data, Error, Operation, Page, Patch, Record, Result, SessionId,
+    Store, Timestamp, async_trait,
+};
+use tokio_postgres::Row;
+use tokio_postgres::types::Json;
+
+use crate::config::{PostgresStoreBuilder, open_postgres};
+use crate::error::{self, BACKEND};
+use crate::layout::{Layout, Sql};
+
+/// A session store in one PostgreSQL table.
+///
+/// Time is the database's: "expired" means `expiry <= now()` on the server, so every instance
+/// of an application agrees, whatever its own clock and whatever the connection's `TimeZone`
+/// (the native layout stores `timestamptz`). Clones share the pool.
+///
+/// # Setup
+/// [`PostgresStoreBuilder::open`] connects, creates the table if allowed and checks its columns
+/// before it returns the store. A store made with [`PostgresStoreBuilder::build`] has not
+/// done that yet: its first operation runs [`setup`](Self::setup), and operations issued while
+/// setup runs wait for it, so no session is ever written to an unchecked table. When setup
+/// fails, that operation fails with setup's error and the next one tries again.
+///
+/// # Concurrency
+/// Every operation is one statement (`rename`: one transaction), so it is atomic on the
+/// server. `update` merges keys in SQL (`(data || $set) - $unset`) guarded by
+/// `WHERE id = $1 AND expiry > now()`, so concurrent updates of different keys all survive and
+/// an update never brings back a destroyed or expired session. `cleanup` deletes in batches of
+/// [`CLEANUP_BATCH`](crate::CLEANUP_BATCH) with `FOR UPDATE SKIP LOCKED`, so several instances
+/// may clean the same table at once.
+///
+/// # Cancel safety
+/// Dropping an operation's future before it completes may leave its statement running or
+/// committed on the server; the pooled connection stays usable.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use sessionbank_core::{Patch, Record, SessionId, Store, Timestamp};
+/// use sessionbank_store_postgres::PostgresStore;
+///
+/// # async fn demo() -> sessionbank_core::Result<()> {
+/// let store = PostgresStore::builder("postgres://app@db.internal/app")?
+///     .table("sessions")
+///     .open()
+///     .await?;
+/// let id = SessionId::generate()?;
+/// let now = Timestamp::now();
+/// store.create(&id, &Record::new(now).expiring_at(now + Duration::from_secs(3600))).await?;
+/// store.update(&id, &Patch::new().set("user", "ada".into())).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) pool: Pool,
+    pub(crate) sql: Sql,
+    pub(crate) target: String,
+    pub(crate) schema: String,
+    pub(crate) table: String,
+    pub(crate) create: bool,
+    pub(crate) browser_idle: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) ready: tokio::sync::OnceCell<()>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("target", &self.inner.target)
+            .field("schema", &self.inner.schema)
+            .field("table", &self.inner.table)
+            .field("layout", &self.inner.sql.layout)
+            .field("ready", &self.is_ready())
+            .finish_non_exhaustive()
+    }
+}
+
+fn st(t: Timestamp) -> SystemTime {
+    t.to_system_time()
+}
+
+fn ts(t: SystemTime) -> Timestamp {
+    Timestamp::from_system_time(t)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl PostgresStore {
+    /// The registry entry: schemes `postgres` and `postgresql`, cargo feature `postgres`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let entry = sessionbank_store_postgres::PostgresStore::REGISTRY_ENTRY;
+    /// assert_eq!(entry.schemes, &["postgres", "postgresql"]);
+    /// ```
+    pub const REGISTRY_ENTRY: BackendEntry = BackendEntry {
+        name: BACKEND,
+        schemes: &["postgres", "postgresql"],
+        feature: "postgres",
+        open: Some(open_postgres),
+    };
+
+    /// A builder from a `postgres://user:password@host:port/database?options` URL.
+    ///
+    /// # Errors
+    ///
+    /// As [`PostgresStoreBuilder::from_url`]; an unknown option is [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = sessionbank_store_postgres::PostgresStore::builder(
+    ///     "postgres://app:pw@localhost/app?table=sessions&create=false",
+    /// )?;
+    /// assert_eq!(builder.table_name(), "sessions");
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub fn builder(url: &str) -> Result<PostgresStoreBuilder> {
+        PostgresStoreBuilder::from_url_text(url)
+    }
+
+    /// A builder from a driver configuration (the seed's "connection object").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut config = tokio_postgres::Config::new();
+    /// config.host("localhost").user("app").password("pw").dbname("app");
+    /// let builder = sessionbank_store_postgres::PostgresStore::builder_from_config(config);
+    /// assert!(!format!("{builder:?}").contains("pw"));
+    /// ```
+    pub fn builder_from_config(config: tokio_postgres::Config) -> PostgresStoreBuilder {
+        PostgresStoreBuilder::from_driver_config(config)
+    }
+
+    /// A builder over a pool the application already has (the seed's "pass in your own query
+    /// function"): the store borrows connections from it and never closes it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use deadpool_postgres::{Manager, Pool};
+    ///
+    /// let mut config = tokio_postgres::Config::new();
+    /// config.host("localhost").user("app").dbname("app");
+    /// let pool = Pool::builder(Manager::new(config, tokio_postgres::NoTls)).max_size(8).build()?;
+    /// let builder = sessionbank_store_postgres::PostgresStore::builder_from_pool(pool).table("s");
+    /// # let _ = builder;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder_from_pool(pool: Pool) -> PostgresStoreBuilder {
+        PostgresStoreBuilder::from_pool(pool)
+    }
+
+    /// Whether [`setup`](Self::setup) has completed.
+    ///
+    /// # Examples
+    ///
+    /// See [`PostgresStoreBuilder::build`].
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.initialized()
+    }
+
+    /// The layout this store reads and writes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use sessionbank_store_postgres::{Layout, PostgresStore};
+    /// let store = PostgresStore::builder("postgres://h/db?layout=koa")?.build()?;
+    /// assert_eq!(store.layout(), Layout::Koa);
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// # })?;
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub fn layout(&self) -> Layout {
+        self.inner.sql.layout
+    }
+
+    /// The pool the store uses (to share it with the application, or to read its status).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = sessionbank_store_postgres::PostgresStore::builder("postgres://h/db?pool_size=3")?.build()?;
+    /// assert_eq!(store.pool().status().max_size, 3);
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// # })?;
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// Connects, creates the schema and table when they are missing and `create` allows it
+    /// (under an advisory lock, so several instances starting at once do not collide), and
+    /// checks the table: extra columns are fine; a missing column, a column of another type, or
+    /// an `id` without a unique index is an error naming the column and the type expected.
+    /// Runs once; later calls return at once.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) for a missing table with
+    /// `create=false` or a table of the wrong shape (the message says what to change);
+    /// [`ErrorKind::Unavailable`](sessionbank_core::ErrorKind::Unavailable) or
+    /// [`ErrorKind::Timeout`](sessionbank_core::ErrorKind::Timeout) when the database cannot be
+    /// reached.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> sessionbank_core::Result<()> {
+    /// let store = sessionbank_store_postgres::PostgresStore::builder("postgres://app@db/app")?.build()?;
+    /// store.setup().await?; // as koa-pg-session's setup(); optional: the first operation runs it
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn setup(&self) -> Result<()> {
+        self.ready(Operation::Setup).await
+    }
+
+    async fn ready(&self, operation: Operation) -> Result<()> {
+        if self.inner.ready.initialized() {
+            return Ok(());
+        }
+        let inner = &self.inner;
+        let run = inner.ready.get_or_try_init(|| async {
+            match tokio::time::timeout(inner.timeout, crate::setup::run(inner)).await {
+                Ok(result) => result,
+                Err(_) => Err(error::timed_out(
+                    Operation::Setup,
+                    &inner.target,
+                    inner.timeout,
+                )),
+            }
+        });
+        match run.await {
+            Ok(()) => Ok(()),
+            Err(e) if operation == Operation::Setup => Err(e),
+            Err(e) => Err(Error::new(
+                e.kind(),
+                operation,
+                "the store's setup (connect, create or check the table) failed",
+            )
+            .with_backend(BACKEND)
+            .with_target(inner.target.clone())
+            .with_source(e)),
+        }
+    }
+
+    /// Runs `body` after setup, within the store's statement timeout.
+    async fn run<T, F>(&self, operation: Operation, body: F) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        self.ready(operation).await?;
+        match tokio::time::timeout(self.inner.timeout, body).await {
+            Ok(result) => result,
+            Err(_) => Err(error::timed_out(
+                operation,
+                &self.inner.target,
+                self.inner.timeout,
+            )),
+        }
+    }
+
+    async fn client(&self, operation: Operation) -> Result<Object> {
+        self.inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| error::from_pool(operation, &self.inner.target, e))
+    }
+
+    fn pg(&self, operation: Operation) -> impl Fn(tokio_postgres::Error) -> Error + '_ {
+        move |e| error::from_pg(operation, &self.inner.target, e)
+    }
+
+    /// Runs one statement that changes rows and returns how many.
+    async fn execute(
+        &self,
+        operation: Operation,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64> {
+        let client = self.client(operation).await?;
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(self.pg(operation))?;
+        client
+            .execute(&statement, params)
+            .await
+            .map_err(self.pg(operation))
+    }
+
+    /// Runs one query and returns its rows.
+    async fn query(
+        &self,
+        operation: Operation,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>> {
+        let client = self.client(operation).await?;
+        let statement = client
+            .prepare_cached(sql)
+            .await
+            .map_err(self.pg(operation))?;
+        client
+            .query(&statement, params)
+            .await
+            .map_err(self.pg(operation))
+    }
+
+    /// Reads a record from `row`, whose columns start at `at` (the layout's column list).
+    fn record(&self, operation: Operation, row: &Row, at: usize) -> Result<Record> {
+        let corrupt = |_| {
+            error::corrupt(
+                operation,
+                &self.inner.target,
+                "a stored session's columns cannot be read",
+            )
+        };
+        match self.inner.sql.layout {
+            Layout::Native => {
+                let Json(data) = row.try_get::<_, Json<Data>>(at).map_err(corrupt)?;
+                Ok(Record {
+                    data,
+                    expires_at: row
+                        .try_get::<_, Option<SystemTime>>(at + 1)
+                        .map_err(corrupt)?
+                        .map(ts),
+                    created_at: ts(row.try_get(at + 2).map_err(corrupt)?),
+                    last_access: ts(row.try_get(at + 3).map_err(corrupt)?),
+                    owner: row.try_get(at + 4).map_err(corrupt)?,
+                })
+            }
+            Layout::Koa => {
+                let session: Option<Json<Value>> = row.try_get(at).map_err(corrupt)?;
+                let data = match session {
+                    None | Some(Json(Value::Null)) => Data::new(),
+                    Some(Json(value)) => Data::from_value(value).ok_or_else(|| {
+                        error::corrupt(
+                            operation,
+                            &self.inner.target,
+                            "a stored session is not a JSON object",
+                        )
+                    })?,
+                };
+                let expiry = ts(row.try_get(at + 1).map_err(corrupt)?);
+                // koa-pg-session keeps no created or last-access time: both read as now.
+                let now = Timestamp::now();
+                Ok(Record {
+                    data,
+                    expires_at: Some(expiry),
+                    created_at: now,
+                    last_access: now,
+                    owner: None,
+                })
+            }
+        }
+    }
+
+    /// (id, record) pairs from rows of `SELECT id, <columns>`; rows whose id is not a
+    /// sessionbank id (another application's rows) are skipped.
+    fn records(&self, operation: Operation, rows: &[Row]) -> Result<Vec<(SessionId, Record)>> {
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let text: &str = row.try_get(0).map_err(|_| {
+                error::corrupt(operation, &self.inner.target, "a stored id cannot be read")
+            })?;
+            let Ok(id) = SessionId::parse(text) else {
+                tracing::debug!(target: "sessionbank::postgres", "skipping a row whose id is not a session id");
+                continue;
+            };
+            out.push((id, self.record(operation, row, 1)?));
+        }
+        Ok(out)
+    }
+
+    fn deadline(&self, record: &Record) -> SystemTime {
+        st(record.deadline(self.inner.browser_idle))
+    }
+
+    async fn write(&self, operation: Operation, id: &SessionId, record: &Record) -> Result<u64> {
+        let sql = match operation {
+            Operation::Create => &self.inner.sql.create,
+            _ => &self.inner.sql.set,
+        };
+        let deadline = self.deadline(record);
+        let data = Json(&record.data);
+        match self.inner.sql.layout {
+            Layout::Native => {
+                self.execute(
+                    operation,
+                    sql,
+                    &[
+                        &id.as_str(),
+                        &data,
+                        &deadline,
+                        &record.expires_at.map(st),
+                        &st(record.created_at),
+                        &st(record.last_access),
+                        &record.owner,
+                    ],
+                )
+                .await
+            }
+            Layout::Koa => {
+                self.execute(operation, sql, &[&id.as_str(), &deadline, &data])
+                    .await
+            }
+        }
+    }
+
+    fn owner_unsupported(&self, operation: Operation) -> Result<()> {
+        match self.inner.sql.layout {
+            Layout::Native => Ok(()),
+            Layout::Koa => Err(Error::unsupported(
+                operation,
+                "the koa layout has no owner column; use the native layout for an owner index",
+            )
+            .with_backend(BACKEND)),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            list: true,
+            owner_index: self.inner.sql.layout == Layout::Native,
+            atomic_rename: true,
+            native_expiry: false,
+            durable: true,
+        }
+    }
+
+    async fn get(&self, id: &SessionId) -> Result<Option<Record>> {
+        let op = Operation::Get;
+        self.run(op, async {
+            let rows = self.query(op, &self.inner.sql.get, &[&id.as_str()]).await?;
+            rows.first().map(|row| self.record(op, row, 0)).transpose()
+        })
+        .await
+    }
+
+    async fn set(&self, id: &SessionId, record: &Record) -> Result<()> {
+        let op = Operation::Set;
+        self.run(op, async { self.write(op, id, record).await.map(drop) })
+            .await
+    }
+
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<()> {
+        let op = Operation::Create;
+        self.run(op, async {
+            match self.write(op, id, record).await? {
+                0 => Err(Error::already_exists(op).with_backend(BACKEND)),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn update(&self, id: &SessionId, patch: &Patch) -> Result<()> {
+        let op = Operation::Update;
+        self.run(op, async {
+            let set = Json(&patch.set);
+            let unset: Vec<&str> = patch.unset.iter().map(String::as_str).collect();
+            let change_expiry = patch.expires_at.is_some();
+            let rows = match self.inner.sql.layout {
+                Layout::Native => {
+                    let new_expiry = patch.expires_at.flatten().map(st);
+                    let change_owner = patch.owner.is_some();
+                    let new_owner = patch.owner.clone().flatten();
+                    self.execute(
+                        op,
+                        &self.inner.sql.update,
+                        &[
+                            &id.as_str(),
+                            &set,
+                            &unset,
+                            &change_expiry,
+                            &new_expiry,
+                            &change_owner,
+                            &new_owner,
+                            &millis(self.inner.browser_idle),
+                        ],
+                    )
+                    .await?
+                }
+                Layout::Koa => {
+                    let deadline = patch.expires_at.map(|e| {
+                        st(e.unwrap_or_else(|| {
+                            Timestamp::now().saturating_add(self.inner.browser_idle)
+                        }))
+                    });
+                    self.execute(
+                        op,
+                        &self.inner.sql.update,
+                        &[&id.as_str(), &set, &unset, &change_expiry, &deadline],
+                    )
+                    .await?
+                }
+            };
+            match rows {
+                0 => Err(Error::gone(op).with_backend(BACKEND)),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn touch(&self, id: &SessionId, expires_at: Option<Timestamp>) -> Result<()> {
+        let op = Operation::Touch;
+        self.run(op, async {
+            let rows = match self.inner.sql.layout {
+                Layout::Native => {
+                    self.execute(
+                        op,
+                        &self.inner.sql.touch,
+                        &[
+                            &id.as_str(),
+                            &expires_at.map(st),
+                            &millis(self.inner.browser_idle),
+                        ],
+                    )
+                    .await?
+                }
+                Layout::Koa => {
+                    let deadline = st(expires_at.unwrap_or_else(|| {
+                        Timestamp::now().saturating_add(self.inner.browser_idle)
+                    }));
+                    self.execute(op, &self.inner.sql.touch, &[&id.as_str(), &deadline])
+                        .await?
+                }
+            };
+            match rows {
+                0 => Err(Error::gone(op).with_backend(BACKEND)),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn destroy(&self, id: &SessionId) -> Result<()> {
+        let op = Operation::Destroy;
+        self.run(op, async {
+            self.execute(op, &self.inner.sql.destroy, &[&id.as_str()])
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn rename(&self, old: &SessionId, new: &SessionId) -> Result<()> {
+        let op = Operation::Rename;
+        self.run(op, async {
+            let mut client = self.client(op).await?;
+            let take = client
+                .prepare_cached(&self.inner.sql.rename_take)
+                .await
+                .map_err(self.pg(op))?;
+            let put = client
+                .prepare_cached(&self.inner.sql.rename_put)
+                .await
+                .map_err(self.pg(op))?;
+            let tx = client.transaction().await.map_err(self.pg(op))?;
+            let Some(row) = tx
+                .query_opt(&take, &[&old.as_str()])
+                .await
+                .map_err(self.pg(op))?
+            else {
+                return Err(Error::gone(op).with_backend(BACKEND));
+            };
+            let record = self.record(op, &row, 0)?;
+            let data = Json(&record.data);
+            let moved = match self.inner.sql.layout {
+                Layout::Native => {
+                    tx.execute(
+                        &put,
+                        &[
+                            &new.as_str(),
+                            &data,
+                            &record.expires_at.map(st),
+                            &st(record.created_at),
+                            &record.owner,
+                            &millis(self.inner.browser_idle),
+                        ],
+                    )
+                    .await
+                }
+                Layout::Koa => {
+                    let deadline = record.expires_at.map(st);
+                    tx.execute(&put, &[&new.as_str(), &data, &deadline]).await
+                }
+            }
+            .map_err(self.pg(op))?;
+            if moved == 0 {
+                // `new` is a live session: the transaction rolls back when dropped, so `old`
+                // stays as it was.
+                return Err(Error::already_exists(op).with_backend(BACKEND));
+            }
+            tx.commit().await.map_err(self.pg(op))
+        })
+        .await
+    }
+
+    async fn all(&self, cursor: Option<&str>, limit: usize) -> Result<Page> {
+        let op = Operation::All;
+        self.run(op, async {
+            let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
+            let rows = match cursor {
+                None => self.query(op, &self.inner.sql.all_first, &[&limit]).await?,
+                Some(after) => {
+                    self.query(op, &self.inner.sql.all_after, &[&limit, &after])
+                        .await?
+                }
+            };
+            let next = if rows.len() as u64 == limit.unsigned_abs() {
+                rows.last().and_then(|row| row.try_get::<_, String>(0).ok())
+            } else {
+                None
+            };
+            Ok(Page {
+                sessions: self.records(op, &rows)?,
+                next,
+            })
+        })
+        .await
+    }
+
+    async fn length(&self) -> Result<u64> {
+        let op = Operation::Length;
+        self.run(op, async {
+            let rows = self.query(op, &self.inner.sql.length, &[]).await?;
+            let count: i64 = rows
+                .first()
+                .and_then(|r| r.try_get(0).ok())
+                .unwrap_or_default();
+            Ok(count.unsigned_abs())
+        })
+        .await
+    }
+
+    async fn clear(&self) -> Result<u64> {
+        let op = Operation::Clear;
+        self.run(op, async {
+            self.execute(op, &self.inner.sql.clear, &[]).await
+        })
+        .await
+    }
+
+    async fn cleanup(&self) -> Result<u64> {
+        let op = Operation::Cleanup;
+        self.run(op, async {
+            let client = self.client(op).await?;
+            let statement = client
+                .prepare_cached(&self.inner.sql.cleanup)
+                .await
+                .map_err(self.pg(op))?;
+            let mut total = 0u64;
+            loop {
+                let removed = client
+                    .execute(&statement, &[])
+                    .await
+                    .map_err(self.pg(op))?;
+                total += removed;
+                if removed < crate::CLEANUP_BATCH.unsigned_abs() {
+                    break;
+                }
+            }
+            if total > 0 {
+                tracing::debug!(target: "sessionbank::postgres", removed = total, "cleanup removed expired sessions");
+            }
+            Ok(total)
+        })
+        .await
+    }
+
+    async fn owned_by(&self, owner: &str) -> Result<Vec<(SessionId, Record)>> {
+        let op = Operation::OwnedBy;
+        self.owner_unsupported(op)?;
+        self.run(op, async {
+            let rows = self.query(op, &self.inner.sql.owned_by, &[&owner]).await?;
+            self.records(op, &rows)
+        })
+        .await
+    }
+
+    async fn destroy_owned_by(&self, owner: &str, except: Option<&SessionId>) -> Result<u64> {
+        let op = Operation::DestroyOwnedBy;
+        self.owner_unsupported(op)?;
+        self.run(op, async {
+            let except = except.map(SessionId::as_str);
+            let rows = self
+                .query(op, &self.inner.sql.destroy_owned_by, &[&owner, &except])
+                .await?;
+            let count: i64 = rows
+                .first()
+                .and_then(|r| r.try_get(0).ok())
+                .unwrap_or_default();
+            Ok(count.unsigned_abs())
+        })
+        .await
+    }
+}
