@@ -1,1 +1,52 @@
-//! Redis store (redis://, rediss://, redis+sentinel://, redis+cluster://) for sessionbank.
+//! The Redis store (`redis://`, `rediss://`, `redis+cluster://`, `redis+sentinel://`) for
+//! sessionbank.
+//!
+//! One hash per session, expired by Redis itself at the session's deadline (a TTL in
+//! milliseconds), so `cleanup` has nothing to do and no janitor runs. Every read-modify-write
+//! (`create`, `update`, `touch`, `rename`, `destroy`) is one Lua script on the server, sent
+//! with EVALSHA (redis-rs falls back on EVAL after NOSCRIPT), so it is atomic and takes one
+//! round trip. Each script touches one hash slot, so the same code runs on a Redis Cluster;
+//! only `rename` there is a copy-then-delete in three steps (see `docs.md`). Owners are
+//! indexed in a set per owner. `all`, `length` and `clear` walk every master with `SCAN`,
+//! restricted to the store's key prefix.
+//!
+//! The connection is redis-rs's multiplexed one: a `ConnectionManager` (which reconnects) for
+//! a single server, the cluster connection (which follows MOVED and ASK) for a cluster, and a
+//! multiplexed connection to the master the sentinels name, asked again after a failover.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use sessionbank_core::{Patch, Record, Registry, SessionId, Store, Timestamp};
+//! use sessionbank_store_redis::RedisStore;
+//!
+//! # async fn run() -> sessionbank_core::Result<()> {
+//! let mut registry = Registry::new();
+//! registry.register(RedisStore::REGISTRY_ENTRY);
+//! let store = registry.connect("redis://127.0.0.1:6379/0?prefix=app:").await?;
+//! let id = SessionId::generate()?;
+//! let now = Timestamp::now();
+//! store.create(&id, &Record::new(now).expiring_at(now + Duration::from_secs(3600))).await?;
+//! store.update(&id, &Patch::new().set("cart", serde_json::json!(["book"]))).await?;
+//! assert_eq!(store.get(&id).await?.unwrap().data["cart"][0], "book");
+//! # Ok(())
+//! # }
+//! ```
+
+mod config;
+mod conn;
+mod error;
+mod layout;
+mod scripts;
+mod store;
+
+pub use config::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_PREFIX, DEFAULT_RESPONSE_TIMEOUT, RedisStoreBuilder,
+};
+pub use store::{RedisStore, SCAN_COUNT};
+
+/// The examples in `docs.md` compile (checked by `cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../docs.md")]
+pub struct DocsMd;

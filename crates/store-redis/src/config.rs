@@ -1,0 +1,684 @@
+//! `redis://`, `rediss://`, `redis+cluster://` and `redis+sentinel://` URLs and options, and the
+//! builder that connects a [`RedisStore`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManagerConfig;
+use redis::cluster::ClusterClientBuilder;
+use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
+use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
+use sessionbank_core::{
+    BackendEntry, CommonOptions, DEFAULT_BROWSER_IDLE, OpenFuture, Operation, Result, Store,
+    UrlOptions, redact_url,
+};
+use url::Url;
+
+use crate::conn::{Conn, SentinelConn};
+use crate::error::{self, BACKEND};
+use crate::store::{Inner, RedisStore};
+
+/// The default key prefix.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(sessionbank_store_redis::DEFAULT_PREFIX, "sessionbank:");
+/// ```
+pub const DEFAULT_PREFIX: &str = "sessionbank:";
+
+/// The default time allowed to open a TCP connection: 5 seconds.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(sessionbank_store_redis::DEFAULT_CONNECT_TIMEOUT.as_secs(), 5);
+/// ```
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The default time allowed for one answer: 5 seconds.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(sessionbank_store_redis::DEFAULT_RESPONSE_TIMEOUT.as_secs(), 5);
+/// ```
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest key prefix accepted.
+const MAX_PREFIX: usize = 128;
+
+/// Which kind of deployment the store talks to.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Topology {
+    /// One server (`redis://`, `rediss://`): its address and database index.
+    Standalone { host: String, port: u16, db: i64 },
+    /// A cluster (`redis+cluster://`): seed nodes.
+    Cluster { nodes: Vec<(String, u16)> },
+    /// A master named by sentinels (`redis+sentinel://`).
+    Sentinel {
+        sentinels: Vec<(String, u16)>,
+        master: String,
+        db: i64,
+    },
+}
+
+/// Builds a [`RedisStore`]: where Redis is, and the options a Redis URL can carry.
+///
+/// `Debug` never shows the password.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use sessionbank_store_redis::RedisStoreBuilder;
+///
+/// let builder = RedisStoreBuilder::from_url_str("redis://:hunter2@127.0.0.1:6379/2?prefix=app:")?
+///     .response_timeout(Duration::from_secs(2));
+/// assert_eq!(builder.prefix(), "app:");
+/// assert!(!format!("{builder:?}").contains("hunter2"));
+/// # Ok::<(), sessionbank_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct RedisStoreBuilder {
+    pub(crate) topology: Topology,
+    pub(crate) tls: bool,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<String>,
+    pub(crate) prefix: String,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) response_timeout: Duration,
+    pub(crate) browser_idle: Duration,
+    pub(crate) target: String,
+}
+
+impl fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStoreBuilder")
+            .field("target", &self.target)
+            .field("prefix", &self.prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .field("browser_idle", &self.browser_idle)
+            .finish()
+    }
+}
+
+/// Splits `h1:p1,h2:p2` into addresses (default port 6379, or 26379 for sentinels).
+fn parse_hosts(text: &str, default_port: u16) -> Result<Vec<(String, u16)>> {
+    let mut hosts = Vec::new();
+    for part in text.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err(error::config("an empty host in the store URL"));
+        }
+        let (host, port) = if let Some(rest) = part.strip_prefix('[') {
+            // [ipv6]:port
+            let (h, after) = rest
+                .split_once(']')
+                .ok_or_else(|| error::config("an unclosed [ in a host of the store URL"))?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => parse_port(p)?,
+                None if after.is_empty() => default_port,
+                None => return Err(error::config("a malformed host in the store URL")),
+            };
+            (h.to_owned(), port)
+        } else {
+            match part.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), parse_port(p)?),
+                None => (part.to_owned(), default_port),
+            }
+        };
+        if host.is_empty() {
+            return Err(error::config("an empty host in the store URL"));
+        }
+        hosts.push((host, port));
+    }
+    Ok(hosts)
+}
+
+fn parse_port(text: &str) -> Result<u16> {
+    text.parse()
+        .map_err(|_| error::config("a port in the store URL is not a number from 1 to 65535"))
+}
+
+fn parse_db(text: &str) -> Result<i64> {
+    let db: i64 = text
+        .parse()
+        .map_err(|_| error::config("the database in a redis:// URL path must be a number"))?;
+    if db < 0 {
+        return Err(error::config("the database index must not be negative"));
+    }
+    Ok(db)
+}
+
+fn percent_decoded(text: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// Checks a key prefix: 1 to 128 ASCII letters, digits or `:_-./`, so it is never a glob
+/// pattern (it goes into `SCAN MATCH`) nor a hash tag.
+///
+/// # Errors
+///
+/// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) otherwise.
+pub(crate) fn validate_prefix(prefix: &str) -> Result<()> {
+    if prefix.is_empty() || prefix.len() > MAX_PREFIX {
+        return Err(error::config(
+            "the key prefix must be 1 to 128 characters long",
+        ));
+    }
+    if !prefix
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b":_-./".contains(&b))
+    {
+        return Err(error::config(
+            "the key prefix may hold only ASCII letters, digits and : _ - . /",
+        ));
+    }
+    Ok(())
+}
+
+impl RedisStoreBuilder {
+    /// A builder for a standalone server at `host:port`, database 0, with the defaults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = sessionbank_store_redis::RedisStoreBuilder::standalone("127.0.0.1", 6379);
+    /// assert_eq!(builder.prefix(), "sessionbank:");
+    /// ```
+    pub fn standalone(host: &str, port: u16) -> Self {
+        Self {
+            topology: Topology::Standalone {
+                host: host.to_owned(),
+                port,
+                db: 0,
+            },
+            tls: false,
+            username: None,
+            password: None,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            browser_idle: DEFAULT_BROWSER_IDLE,
+            target: format!("redis://{host}:{port}/0"),
+        }
+    }
+
+    /// Reads a store URL as text. Unlike [`from_url`](Self::from_url), this accepts several
+    /// hosts in the authority, as `redis+cluster://h1:p1,h2:p2` and
+    /// `redis+sentinel://s1:p1,s2:p2,s3:p3/mymaster` write them (the `url` crate refuses
+    /// them). Options: see [`from_url`](Self::from_url); `browser_idle` is read here too.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) for a URL that does not
+    /// parse, an unknown scheme, or an unknown or malformed option.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_store_redis::RedisStoreBuilder;
+    ///
+    /// let b = RedisStoreBuilder::from_url_str("redis+cluster://10.0.0.1:7000,10.0.0.2:7000?prefix=s:")?;
+    /// assert_eq!(b.prefix(), "s:");
+    /// assert!(RedisStoreBuilder::from_url_str("redis://h/0?colour=blue").is_err());
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub fn from_url_str(text: &str) -> Result<Self> {
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or_else(|| error::config("the store URL has no scheme://"))?;
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let (userinfo, hosts) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let first_host = hosts.split(',').next().unwrap_or_default();
+        let rebuilt = match userinfo {
+            Some(u) => format!("{scheme}://{u}@{first_host}{tail}"),
+            None => format!("{scheme}://{first_host}{tail}"),
+        };
+        let url = Url::parse(&rebuilt)
+            .map_err(|e| error::config(format!("the store URL does not parse: {e}")))?;
+        let mut options = UrlOptions::from_url(&url)?;
+        let common = CommonOptions::take_from(&mut options)?;
+        let _ = options.take("cleanup_time");
+        let mut builder = Self::from_url_hosts(&url, Some(hosts), &mut options, &common)?;
+        options.finish(BACKEND)?;
+        builder.target = redact_url(&url).replacen(first_host, hosts, 1);
+        Ok(builder)
+    }
+
+    /// Reads a parsed store URL and takes its options out of `options`: `prefix` (default
+    /// `sessionbank:`), `connect_timeout` and `response_timeout` (default 5 s each), and
+    /// `nodes` (more `host:port` seeds, comma-separated, for cluster and sentinel URLs, whose
+    /// comma form the `url` crate refuses); `browser_idle` comes from `common`.
+    ///
+    /// - `redis://[user:password@]host[:port][/db]`, `rediss://` for TLS;
+    /// - `redis+cluster://[user:password@]host:port[?nodes=h2:p2,h3:p3]`;
+    /// - `redis+sentinel://[user:password@]sentinel:port/mastername[/db][?nodes=...]` (the
+    ///   credentials are the master's).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) for a bad host, port,
+    /// database, prefix or timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_core::{CommonOptions, UrlOptions};
+    /// use sessionbank_store_redis::RedisStoreBuilder;
+    ///
+    /// let url = url::Url::parse("redis://cache:6380/3?prefix=app:&response_timeout=2s")?;
+    /// let mut options = UrlOptions::from_url(&url)?;
+    /// let builder = RedisStoreBuilder::from_url(&url, &mut options, &CommonOptions::default())?;
+    /// assert_eq!(builder.prefix(), "app:");
+    /// options.finish("redis")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_url(url: &Url, options: &mut UrlOptions, common: &CommonOptions) -> Result<Self> {
+        let builder = Self::from_url_hosts(url, None, options, common)?;
+        Ok(builder)
+    }
+
+    fn from_url_hosts(
+        url: &Url,
+        hosts: Option<&str>,
+        options: &mut UrlOptions,
+        common: &CommonOptions,
+    ) -> Result<Self> {
+        let scheme = url.scheme();
+        let default_port = if scheme == "redis+sentinel" {
+            26379
+        } else {
+            6379
+        };
+        let mut addrs = match hosts {
+            Some(text) => parse_hosts(text, default_port)?,
+            None => {
+                let host = url
+                    .host_str()
+                    .filter(|h| !h.is_empty())
+                    .ok_or_else(|| error::config("the store URL has no host"))?;
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                vec![(host.to_owned(), url.port().unwrap_or(default_port))]
+            }
+        };
+        if let Some(extra) = options.take("nodes") {
+            addrs.extend(parse_hosts(&extra, default_port)?);
+        }
+        let segments: Vec<String> = url
+            .path()
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(percent_decoded)
+            .collect();
+        let (topology, tls) = match scheme {
+            "redis" | "rediss" => {
+                if addrs.len() != 1 {
+                    return Err(error::config(
+                        "a redis:// URL names one server; use redis+cluster:// or redis+sentinel:// for several",
+                    ));
+                }
+                let db = match segments.as_slice() {
+                    [] => 0,
+                    [db] => parse_db(db)?,
+                    _ => return Err(error::config("a redis:// URL path is /DATABASE")),
+                };
+                let (host, port) = addrs.remove(0);
+                (Topology::Standalone { host, port, db }, scheme == "rediss")
+            }
+            "redis+cluster" => {
+                if !segments.is_empty() {
+                    return Err(error::config(
+                        "a redis+cluster:// URL has no path: a cluster has database 0 only",
+                    ));
+                }
+                (Topology::Cluster { nodes: addrs }, false)
+            }
+            "redis+sentinel" => {
+                let (master, db) = match segments.as_slice() {
+                    [master] => (master.clone(), 0),
+                    [master, db] => (master.clone(), parse_db(db)?),
+                    _ => {
+                        return Err(error::config(
+                            "a redis+sentinel:// URL path is /MASTERNAME or /MASTERNAME/DATABASE",
+                        ));
+                    }
+                };
+                (
+                    Topology::Sentinel {
+                        sentinels: addrs,
+                        master,
+                        db,
+                    },
+                    false,
+                )
+            }
+            other => {
+                return Err(error::config(format!(
+                    "`{other}` is not a Redis URL scheme (redis, rediss, redis+cluster, redis+sentinel)"
+                )));
+            }
+        };
+        let username = Some(url.username())
+            .filter(|u| !u.is_empty())
+            .map(percent_decoded);
+        let password = url.password().map(percent_decoded);
+        let mut builder = Self {
+            topology,
+            tls,
+            username,
+            password,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            browser_idle: common.browser_idle,
+            target: redact_url(url),
+        };
+        if let Some(prefix) = options.take("prefix") {
+            validate_prefix(&prefix)?;
+            builder.prefix = prefix;
+        }
+        if let Some(d) = options.take_duration("connect_timeout")? {
+            builder.connect_timeout = d;
+        }
+        if let Some(d) = options.take_duration("response_timeout")? {
+            builder.response_timeout = d;
+        }
+        Ok(builder)
+    }
+
+    /// The key prefix (default `sessionbank:`): every key this store writes starts with it.
+    /// Stores with different prefixes on one server never see each other's sessions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = sessionbank_store_redis::RedisStoreBuilder::standalone("h", 6379).key_prefix("app:");
+    /// assert_eq!(b.prefix(), "app:");
+    /// ```
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The key prefix.
+    ///
+    /// # Examples
+    ///
+    /// See [`key_prefix`](Self::key_prefix).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// How long opening a connection may take (default 5 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let b = sessionbank_store_redis::RedisStoreBuilder::standalone("h", 6379)
+    ///     .connect_timeout(Duration::from_secs(1));
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one answer may take (default 5 s); past it the operation fails with
+    /// [`ErrorKind::Timeout`](sessionbank_core::ErrorKind::Timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let b = sessionbank_store_redis::RedisStoreBuilder::standalone("h", 6379)
+    ///     .response_timeout(Duration::from_secs(1));
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// How long a browser session (no expiry) lives after its last access (default one day):
+    /// its Redis TTL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let b = sessionbank_store_redis::RedisStoreBuilder::standalone("h", 6379)
+    ///     .browser_idle(Duration::from_secs(3600));
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn browser_idle(mut self, idle: Duration) -> Self {
+        self.browser_idle = idle;
+        self
+    }
+
+    fn redis_info(&self) -> redis::RedisConnectionInfo {
+        let mut info = redis::RedisConnectionInfo::default();
+        if let Topology::Standalone { db, .. } | Topology::Sentinel { db, .. } = &self.topology {
+            info = info.set_db(*db);
+        }
+        if let Some(u) = &self.username {
+            info = info.set_username(u.clone());
+        }
+        if let Some(p) = &self.password {
+            info = info.set_password(p.clone());
+        }
+        info
+    }
+
+    fn connect_error(&self, err: redis::RedisError) -> sessionbank_core::Error {
+        error::from_redis(Operation::Connect, &self.target, err)
+    }
+
+    /// Connects and returns the store.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) for a bad prefix or a
+    /// `rediss://` URL (TLS is not compiled in yet); [`ErrorKind::Unavailable`] or
+    /// [`ErrorKind::Timeout`] when Redis cannot be reached within the connect timeout.
+    ///
+    /// [`ErrorKind::Unavailable`]: sessionbank_core::ErrorKind::Unavailable
+    /// [`ErrorKind::Timeout`]: sessionbank_core::ErrorKind::Timeout
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use sessionbank_store_redis::RedisStoreBuilder;
+    ///
+    /// # async fn run() -> sessionbank_core::Result<()> {
+    /// let store = RedisStoreBuilder::from_url_str("redis://127.0.0.1:6379/0")?.connect().await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(self) -> Result<RedisStore> {
+        validate_prefix(&self.prefix)?;
+        if self.tls {
+            return Err(error::config(
+                "rediss:// (TLS) is not compiled into this build of sessionbank-store-redis",
+            )
+            .with_target(self.target.clone()));
+        }
+        let conn = match &self.topology {
+            Topology::Standalone { host, port, .. } => {
+                let info = ConnectionAddr::Tcp(host.clone(), *port)
+                    .into_connection_info()
+                    .map_err(|e| self.connect_error(e))?
+                    .set_redis_settings(self.redis_info());
+                let client = redis::Client::open(info).map_err(|e| self.connect_error(e))?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(self.connect_timeout))
+                    .set_response_timeout(Some(self.response_timeout))
+                    .set_number_of_retries(2)
+                    .set_max_delay(Duration::from_millis(500));
+                let manager = tokio::time::timeout(
+                    self.connect_timeout.saturating_mul(2),
+                    redis::aio::ConnectionManager::new_with_config(client, config),
+                )
+                .await
+                .map_err(|_| self.connect_timed_out())?
+                .map_err(|e| self.connect_error(e))?;
+                Conn::Single(manager)
+            }
+            Topology::Cluster { nodes } => {
+                let infos: Vec<ConnectionInfo> = nodes
+                    .iter()
+                    .map(|(h, p)| {
+                        ConnectionAddr::Tcp(h.clone(), *p)
+                            .into_connection_info()
+                            .map(|i| i.set_redis_settings(self.redis_info()))
+                    })
+                    .collect::<redis::RedisResult<_>>()
+                    .map_err(|e| self.connect_error(e))?;
+                let client = ClusterClientBuilder::new(infos)
+                    .connection_timeout(self.connect_timeout)
+                    .response_timeout(self.response_timeout)
+                    .build()
+                    .map_err(|e| self.connect_error(e))?;
+                let conn = tokio::time::timeout(
+                    self.connect_timeout.saturating_mul(2),
+                    client.get_async_connection(),
+                )
+                .await
+                .map_err(|_| self.connect_timed_out())?
+                .map_err(|e| self.connect_error(e))?;
+                Conn::Cluster(conn)
+            }
+            Topology::Sentinel {
+                sentinels,
+                master,
+                db,
+            } => {
+                let addrs: Vec<ConnectionAddr> = sentinels
+                    .iter()
+                    .map(|(h, p)| ConnectionAddr::Tcp(h.clone(), *p))
+                    .collect();
+                let mut builder =
+                    SentinelClientBuilder::new(addrs, master.clone(), SentinelServerType::Master)
+                        .map_err(|e| self.connect_error(e))?
+                        .set_client_to_redis_db(*db);
+                if let Some(u) = &self.username {
+                    builder = builder.set_client_to_redis_username(u);
+                }
+                if let Some(p) = &self.password {
+                    builder = builder.set_client_to_redis_password(p);
+                }
+                let client = builder.build().map_err(|e| self.connect_error(e))?;
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.connect_timeout))
+                    .set_response_timeout(Some(self.response_timeout));
+                let conn = tokio::time::timeout(
+                    self.connect_timeout.saturating_mul(2),
+                    SentinelConn::connect(client, config, *db),
+                )
+                .await
+                .map_err(|_| self.connect_timed_out())?
+                .map_err(|e| self.connect_error(e))?;
+                Conn::Sentinel(conn)
+            }
+        };
+        Ok(RedisStore::from_inner(Inner::new(conn, &self)))
+    }
+
+    fn connect_timed_out(&self) -> sessionbank_core::Error {
+        sessionbank_core::Error::new(
+            sessionbank_core::ErrorKind::Timeout,
+            Operation::Connect,
+            "Redis did not accept a connection in time",
+        )
+        .with_backend(BACKEND)
+        .with_target(self.target.clone())
+    }
+
+    /// The redacted target, for messages.
+    pub(crate) fn target(&self) -> &str {
+        &self.target
+    }
+}
+
+impl RedisStore {
+    /// The registry entry for `redis://`, `rediss://`, `redis+cluster://` and
+    /// `redis+sentinel://` (options: `prefix`, `connect_timeout`, `response_timeout`, `nodes`,
+    /// and the common `browser_idle`; Redis expires sessions itself, so no janitor runs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_core::Registry;
+    /// use sessionbank_store_redis::RedisStore;
+    ///
+    /// let mut registry = Registry::new();
+    /// registry.register(RedisStore::REGISTRY_ENTRY);
+    /// assert!(registry.known_schemes().contains(&"redis+cluster"));
+    /// ```
+    pub const REGISTRY_ENTRY: BackendEntry = BackendEntry {
+        name: BACKEND,
+        schemes: &["redis", "rediss", "redis+cluster", "redis+sentinel"],
+        feature: "redis",
+        open: Some(open_redis),
+    };
+
+    /// A builder from a URL as text (see [`RedisStoreBuilder::from_url_str`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisStoreBuilder::from_url_str`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = sessionbank_store_redis::RedisStore::builder("redis://127.0.0.1:6379/1")?;
+    /// assert_eq!(b.prefix(), "sessionbank:");
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub fn builder(url: &str) -> Result<RedisStoreBuilder> {
+        RedisStoreBuilder::from_url_str(url)
+    }
+
+    /// Connects to the store a URL names (see [`RedisStoreBuilder::from_url_str`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisStoreBuilder::from_url_str`] and [`RedisStoreBuilder::connect`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn run() -> sessionbank_core::Result<()> {
+    /// let store = sessionbank_store_redis::RedisStore::connect("redis://127.0.0.1:6379/0").await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(url: &str) -> Result<Self> {
+        RedisStoreBuilder::from_url_str(url)?.connect().await
+    }
+}
+
+fn open_redis(url: &Url, options: &mut UrlOptions, common: &CommonOptions) -> Result<OpenFuture> {
+    let builder = RedisStoreBuilder::from_url(url, options, common)?;
+    Ok(Box::pin(async move {
+        let store: Arc<dyn Store> = Arc::new(builder.connect().await?);
+        Ok(store)
+    }))
+}

@@ -1,0 +1,72 @@
+//! redis-rs errors → sessionbank's [`Error`], with kind, operation, backend `redis` and the
+//! redacted URL as target.
+
+use redis::{ErrorKind as RedisKind, RedisError, ServerErrorKind};
+use sessionbank_core::{Error, ErrorKind, Operation};
+
+/// The backend name in every error.
+pub(crate) const BACKEND: &str = "redis";
+
+/// The kind a caller can act on for a driver error.
+pub(crate) fn kind_of(err: &RedisError) -> ErrorKind {
+    if err.is_timeout() {
+        return ErrorKind::Timeout;
+    }
+    if err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || err.is_unrecoverable_error()
+    {
+        return ErrorKind::Unavailable;
+    }
+    match err.kind() {
+        RedisKind::Server(
+            ServerErrorKind::ClusterDown
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::BusyLoading
+            | ServerErrorKind::ReadOnly
+            | ServerErrorKind::Moved
+            | ServerErrorKind::Ask
+            | ServerErrorKind::NoScript,
+        )
+        | RedisKind::ClusterConnectionNotFound
+        | RedisKind::Io => ErrorKind::Unavailable,
+        RedisKind::AuthenticationFailed | RedisKind::InvalidClientConfig => ErrorKind::Config,
+        RedisKind::Parse | RedisKind::UnexpectedReturnType => ErrorKind::Corrupt,
+        _ => ErrorKind::Backend,
+    }
+}
+
+/// Maps a driver error for `operation` on the store at `target` (already redacted), and logs it
+/// at warn level.
+pub(crate) fn from_redis(operation: Operation, target: &str, err: RedisError) -> Error {
+    let kind = kind_of(&err);
+    let message = match kind {
+        ErrorKind::Timeout => "Redis did not answer in time",
+        ErrorKind::Unavailable => "Redis cannot be reached or refused service for now",
+        ErrorKind::Config => "Redis refused the connection settings (authentication?)",
+        ErrorKind::Corrupt => "Redis answered something this store cannot read",
+        _ => "Redis reported an error",
+    };
+    let error = Error::new(kind, operation, message)
+        .with_backend(BACKEND)
+        .with_target(target.to_owned())
+        .with_source(err);
+    tracing::warn!(target: "sessionbank::redis", error = %error.chain(), "redis store error");
+    error
+}
+
+/// A stored session does not decode.
+pub(crate) fn corrupt(operation: Operation, target: &str, what: &'static str) -> Error {
+    let error = Error::new(ErrorKind::Corrupt, operation, what)
+        .with_backend(BACKEND)
+        .with_target(target.to_owned());
+    tracing::warn!(target: "sessionbank::redis", error = %error.chain(), "redis store error");
+    error
+}
+
+/// A configuration error (bad URL, bad option).
+pub(crate) fn config(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
+    Error::new(ErrorKind::Config, Operation::ParseUrl, message).with_backend(BACKEND)
+}

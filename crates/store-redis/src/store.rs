@@ -1,0 +1,830 @@
+//! The [`Store`] implementation: one hash per session, Lua scripts for every read-modify-write,
+//! Redis TTLs for expiry, and a set per owner.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{Cmd, FromRedisValue, RedisResult, Value};
+use sessionbank_core::{
+    Capabilities, Error, ErrorKind, Operation, Page, Patch, Record, Result, SessionId, Store,
+    Timestamp, async_trait,
+};
+
+use crate::config::RedisStoreBuilder;
+use crate::conn::Conn;
+use crate::error::{self, BACKEND};
+use crate::layout::{self, Keys};
+use crate::scripts;
+
+/// How many keys one `SCAN` call asks for.
+pub const SCAN_COUNT: usize = 1000;
+
+/// A Redis store: one hash per session under `PREFIX s:ID`, expired by Redis itself (a TTL at
+/// the session's deadline, in milliseconds), with a set per owner under `PREFIX o:{OWNER}`.
+///
+/// Cheap to clone (the connection is shared and multiplexed). See the crate docs and `docs.md`
+/// for the layout and the URL.
+///
+/// # Examples
+///
+/// ```no_run
+/// use sessionbank_core::{Record, SessionId, Store, Timestamp};
+/// use sessionbank_store_redis::RedisStore;
+///
+/// # async fn run() -> sessionbank_core::Result<()> {
+/// let store = RedisStore::connect("redis://127.0.0.1:6379/0?prefix=app:").await?;
+/// let id = SessionId::generate()?;
+/// store.set(&id, &Record::new(Timestamp::now())).await?;
+/// assert!(store.get(&id).await?.is_some());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    conn: Conn,
+    keys: Keys,
+    browser_idle: Duration,
+    target: String,
+}
+
+impl Inner {
+    pub(crate) fn new(conn: Conn, builder: &RedisStoreBuilder) -> Self {
+        Self {
+            conn,
+            keys: Keys::new(builder.prefix()),
+            browser_idle: builder.browser_idle,
+            target: builder.target().to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("target", &self.inner.target)
+            .field("prefix", &self.inner.keys.prefix())
+            .field("cluster", &self.inner.conn.is_cluster())
+            .finish()
+    }
+}
+
+/// What a session-key script reports about the session's owner afterwards.
+struct Written {
+    deadline: i64,
+    old_owner: Option<String>,
+    new_owner: Option<String>,
+}
+
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::BulkString(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+        Value::SimpleString(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).ok(),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+fn bytes(v: &Value) -> Option<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Some(b.clone()),
+        Value::SimpleString(s) => Some(s.clone().into_bytes()),
+        _ => None,
+    }
+}
+
+impl RedisStore {
+    pub(crate) fn from_inner(inner: Inner) -> Self {
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The key prefix every key of this store starts with.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn run() -> sessionbank_core::Result<()> {
+    /// let store = sessionbank_store_redis::RedisStore::connect("redis://127.0.0.1/0?prefix=a:").await?;
+    /// assert_eq!(store.prefix(), "a:");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn prefix(&self) -> &str {
+        self.inner.keys.prefix()
+    }
+
+    /// Whether the store talks to a Redis Cluster.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn run() -> sessionbank_core::Result<()> {
+    /// let store = sessionbank_store_redis::RedisStore::connect("redis://127.0.0.1/0").await?;
+    /// assert!(!store.is_cluster());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn is_cluster(&self) -> bool {
+        self.inner.conn.is_cluster()
+    }
+
+    fn conn(&self) -> Conn {
+        self.inner.conn.clone()
+    }
+
+    fn err(&self, operation: Operation, e: redis::RedisError) -> Error {
+        error::from_redis(operation, &self.inner.target, e)
+    }
+
+    fn corrupt(&self, operation: Operation, what: &'static str) -> Error {
+        error::corrupt(operation, &self.inner.target, what)
+    }
+
+    fn browser_deadline(&self, now: Timestamp) -> i64 {
+        now.saturating_add(self.inner.browser_idle).as_millis()
+    }
+
+    async fn query<T: FromRedisValue>(&self, operation: Operation, cmd: &Cmd) -> Result<T> {
+        let mut conn = self.conn();
+        cmd.query_async(&mut conn)
+            .await
+            .map_err(|e| self.err(operation, e))
+    }
+
+    async fn invoke(
+        &self,
+        operation: Operation,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> Result<Vec<Value>> {
+        let mut conn = self.conn();
+        let value: Value = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.err(operation, e))?;
+        match value {
+            Value::Array(items) => Ok(items),
+            _ => Err(self.corrupt(operation, "a script answered something unexpected")),
+        }
+    }
+
+    /// Reads one session's hash and decodes it; `None` when absent or past its deadline.
+    async fn read(&self, operation: Operation, id: &SessionId) -> Result<Option<Record>> {
+        let key = self.inner.keys.session(id);
+        let fields: Vec<(String, String)> = self
+            .query(operation, redis::cmd("HGETALL").arg(&key))
+            .await?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let record = layout::decode(fields).map_err(|what| self.corrupt(operation, what))?;
+        if record.is_live(Timestamp::now(), self.inner.browser_idle) {
+            Ok(Some(record))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Writes a whole record; `create` refuses a live id.
+    async fn write(&self, operation: Operation, id: &SessionId, record: &Record) -> Result<()> {
+        let key = self.inner.keys.session(id);
+        let deadline = record.deadline(self.inner.browser_idle).as_millis();
+        let fields = layout::encode(record).map_err(|what| {
+            Error::new(ErrorKind::InvalidInput, operation, what).with_backend(BACKEND)
+        })?;
+        let mut invocation = scripts::WRITE.key(&key);
+        invocation
+            .arg(if operation == Operation::Create {
+                "create"
+            } else {
+                "set"
+            })
+            .arg(deadline);
+        for field in &fields {
+            invocation.arg(field.as_bytes());
+        }
+        let answer = self.invoke(operation, invocation).await?;
+        match answer.first().and_then(int) {
+            Some(0) => Err(Error::already_exists(operation).with_backend(BACKEND)),
+            Some(1) => {
+                let old_owner = answer.get(1).and_then(text);
+                self.reindex(
+                    operation,
+                    id,
+                    &Written {
+                        deadline,
+                        old_owner,
+                        new_owner: record.owner.clone(),
+                    },
+                )
+                .await
+            }
+            _ => Err(self.corrupt(operation, "the write script answered something unexpected")),
+        }
+    }
+
+    /// Brings the owner index in line after a write: the new owner's set gains the id (its TTL
+    /// reaching the session's deadline), the old owner's set loses it.
+    async fn reindex(&self, operation: Operation, id: &SessionId, written: &Written) -> Result<()> {
+        let now = Timestamp::now().as_millis();
+        let add = async {
+            match &written.new_owner {
+                Some(owner) if written.deadline > now => {
+                    self.owner_add(operation, owner, id, written.deadline).await
+                }
+                _ => Ok(()),
+            }
+        };
+        let remove = async {
+            match &written.old_owner {
+                Some(old) if written.new_owner.as_ref() != Some(old) || written.deadline <= now => {
+                    self.owner_remove(operation, old, id).await
+                }
+                _ => Ok(()),
+            }
+        };
+        let (a, r) = tokio::join!(add, remove);
+        a.and(r)
+    }
+
+    async fn owner_add(
+        &self,
+        operation: Operation,
+        owner: &str,
+        id: &SessionId,
+        deadline: i64,
+    ) -> Result<()> {
+        let key = self.inner.keys.owner(owner);
+        let mut invocation = scripts::OWNER_ADD.key(key);
+        invocation
+            .arg(id.as_str())
+            .arg(deadline)
+            .arg(Timestamp::now().as_millis());
+        let mut conn = self.conn();
+        let _: i64 = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.err(operation, e))?;
+        Ok(())
+    }
+
+    /// Removes `id` from `owner`'s set, then reads the session's owner again and adds it back
+    /// if a concurrent write gave it to `owner` meanwhile: with "write the session, then add to
+    /// the set" on the other side, a session owned by `owner` is never left out of its set.
+    async fn owner_remove(&self, operation: Operation, owner: &str, id: &SessionId) -> Result<()> {
+        let key = self.inner.keys.owner(owner);
+        let _: i64 = self
+            .query(operation, redis::cmd("SREM").arg(&key).arg(id.as_str()))
+            .await?;
+        let fields: (Option<String>, Option<i64>, Option<i64>) = self
+            .query(
+                operation,
+                redis::cmd("HMGET")
+                    .arg(self.inner.keys.session(id))
+                    .arg("o")
+                    .arg("e")
+                    .arg("a"),
+            )
+            .await?;
+        if let (Some(current), expires, Some(last_access)) = fields
+            && current == owner
+        {
+            let deadline = expires
+                .unwrap_or_else(|| self.browser_deadline(Timestamp::from_millis(last_access)));
+            self.owner_add(operation, owner, id, deadline).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the update script (also `touch`).
+    async fn patch(&self, operation: Operation, id: &SessionId, patch: &Patch) -> Result<()> {
+        let now = Timestamp::now();
+        let key = self.inner.keys.session(id);
+        let mut invocation = scripts::UPDATE.key(&key);
+        invocation.arg(now.as_millis());
+        match patch.expires_at {
+            None => invocation.arg("keep").arg(""),
+            Some(None) => invocation.arg("browser").arg(""),
+            Some(Some(t)) => invocation.arg("at").arg(t.as_millis()),
+        };
+        invocation.arg(self.browser_deadline(now));
+        match &patch.owner {
+            None => invocation.arg("keep").arg(""),
+            Some(None) => invocation.arg("clear").arg(""),
+            Some(Some(o)) => invocation.arg("set").arg(o.as_str()),
+        };
+        invocation.arg(patch.set.len());
+        for (k, v) in &patch.set {
+            let value = serde_json::to_string(v).map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    operation,
+                    "a value does not encode as JSON",
+                )
+                .with_backend(BACKEND)
+            })?;
+            invocation.arg(layout::data_field(k)).arg(value);
+        }
+        for k in &patch.unset {
+            invocation.arg(layout::data_field(k));
+        }
+        let answer = self.invoke(operation, invocation).await?;
+        match answer.first().and_then(int) {
+            Some(0) => Err(Error::gone(operation).with_backend(BACKEND)),
+            Some(1) => {
+                let field = |i: usize| answer.get(i);
+                let deadline = field(1).and_then(int).ok_or_else(|| {
+                    self.corrupt(operation, "the update script lost the deadline")
+                })?;
+                let old_owner = (field(3).and_then(int) == Some(1))
+                    .then(|| field(2).and_then(text))
+                    .flatten();
+                let new_owner = (field(5).and_then(int) == Some(1))
+                    .then(|| field(4).and_then(text))
+                    .flatten();
+                if new_owner.is_none() && old_owner.is_none() {
+                    return Ok(());
+                }
+                self.reindex(
+                    operation,
+                    id,
+                    &Written {
+                        deadline,
+                        old_owner,
+                        new_owner,
+                    },
+                )
+                .await
+            }
+            _ => Err(self.corrupt(operation, "the update script answered something unexpected")),
+        }
+    }
+
+    async fn delete(&self, operation: Operation, id: &SessionId) -> Result<bool> {
+        let key = self.inner.keys.session(id);
+        let answer = self.invoke(operation, scripts::DESTROY.key(&key)).await?;
+        let deleted = answer.first().and_then(int) == Some(1);
+        if let Some(owner) = answer.get(1).and_then(text) {
+            self.owner_remove(operation, &owner, id).await?;
+        }
+        Ok(deleted)
+    }
+
+    /// The addresses of the masters to `SCAN`: one `None` for a single server, every master's
+    /// address for a cluster (sorted, so a cursor names a stable position).
+    async fn masters(&self, operation: Operation) -> Result<Vec<Option<(String, u16)>>> {
+        let Conn::Cluster(conn) = &self.inner.conn else {
+            return Ok(vec![None]);
+        };
+        let mut conn = conn.clone();
+        let value = conn
+            .route_command(
+                redis::cmd("CLUSTER").arg("SLOTS").clone(),
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
+            )
+            .await
+            .map_err(|e| self.err(operation, e))?;
+        let mut masters = BTreeSet::new();
+        if let Value::Array(ranges) = value {
+            for range in ranges {
+                if let Value::Array(parts) = range
+                    && let Some(Value::Array(node)) = parts.get(2)
+                    && let (Some(host), Some(port)) = (
+                        node.first().and_then(text),
+                        node.get(1)
+                            .and_then(int)
+                            .and_then(|p| u16::try_from(p).ok()),
+                    )
+                {
+                    masters.insert((host, port));
+                }
+            }
+        }
+        if masters.is_empty() {
+            return Err(self.corrupt(operation, "CLUSTER SLOTS named no master"));
+        }
+        Ok(masters.into_iter().map(Some).collect())
+    }
+
+    /// One `SCAN` call on one master: the next cursor and the matching keys.
+    async fn scan(
+        &self,
+        operation: Operation,
+        node: &Option<(String, u16)>,
+        cursor: u64,
+        pattern: &str,
+        only_hashes: bool,
+    ) -> Result<(u64, Vec<String>)> {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT);
+        if only_hashes {
+            cmd.arg("TYPE").arg("hash");
+        }
+        let value: Value = match (node, &self.inner.conn) {
+            (Some((host, port)), Conn::Cluster(conn)) => {
+                let mut conn = conn.clone();
+                conn.route_command(
+                    cmd,
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                        host: host.clone(),
+                        port: *port,
+                    }),
+                )
+                .await
+                .map_err(|e| self.err(operation, e))?
+            }
+            _ => self.query(operation, &cmd).await?,
+        };
+        let parsed: RedisResult<(u64, Vec<String>)> =
+            redis::from_redis_value(value).map_err(redis::RedisError::from);
+        parsed.map_err(|e| self.err(operation, e))
+    }
+
+    /// Walks every key matching `pattern` on every master, in `SCAN` pages, calling `each`
+    /// with each page's keys.
+    async fn scan_all<F, Fut>(
+        &self,
+        operation: Operation,
+        pattern: &str,
+        only_hashes: bool,
+        mut each: F,
+    ) -> Result<()>
+    where
+        F: FnMut(Vec<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        for node in self.masters(operation).await? {
+            let mut cursor = 0;
+            loop {
+                let (next, keys) = self
+                    .scan(operation, &node, cursor, pattern, only_hashes)
+                    .await?;
+                if !keys.is_empty() {
+                    each(keys).await?;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(())
+    }
+
+    async fn rename_cluster(&self, old: &SessionId, new: &SessionId) -> Result<Written> {
+        let op = Operation::Rename;
+        let old_key = self.inner.keys.session(old);
+        let new_key = self.inner.keys.session(new);
+        let mut mode = "nx";
+        let mut last = None;
+        for _ in 0..3 {
+            let dumped = self.invoke(op, scripts::DUMP.key(&old_key)).await?;
+            let dump = match (dumped.first().and_then(int), dumped.get(1).and_then(bytes)) {
+                (Some(1), Some(dump)) => dump,
+                _ if mode == "nx" => return Err(Error::gone(op).with_backend(BACKEND)),
+                // The old id expired or was destroyed after the copy: the copy stands.
+                _ => break,
+            };
+            let now = Timestamp::now();
+            let mut restore = scripts::RESTORE.key(&new_key);
+            restore
+                .arg(dump.as_slice())
+                .arg(now.as_millis())
+                .arg(self.browser_deadline(now))
+                .arg(mode);
+            let answer = self.invoke(op, restore).await?;
+            match answer.first().and_then(int) {
+                Some(-1) => return Err(Error::already_exists(op).with_backend(BACKEND)),
+                Some(1) => {}
+                _ => {
+                    return Err(self.corrupt(op, "the restore script answered something unexpected"));
+                }
+            }
+            let deadline = answer
+                .get(1)
+                .and_then(int)
+                .ok_or_else(|| self.corrupt(op, "the restore script lost the deadline"))?;
+            last = Some(Written {
+                deadline,
+                old_owner: answer.get(2).and_then(text),
+                new_owner: answer.get(2).and_then(text),
+            });
+            let deleted: i64 = {
+                let mut conn = self.conn();
+                scripts::DELETE_IF_UNCHANGED
+                    .key(&old_key)
+                    .arg(dump.as_slice())
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| self.err(op, e))?
+            };
+            if deleted >= 0 {
+                break;
+            }
+            // The old id changed between the copy and the delete: copy it again.
+            mode = "replace";
+        }
+        if mode == "replace" {
+            // Three copies raced three writes: the old id goes now, whatever it holds.
+            let _: i64 = self.query(op, redis::cmd("DEL").arg(&old_key)).await?;
+        }
+        last.ok_or_else(|| self.corrupt(op, "the rename copied nothing"))
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            list: true,
+            owner_index: true,
+            atomic_rename: !self.is_cluster(),
+            native_expiry: true,
+            durable: false,
+        }
+    }
+
+    async fn get(&self, id: &SessionId) -> Result<Option<Record>> {
+        self.read(Operation::Get, id).await
+    }
+
+    async fn set(&self, id: &SessionId, record: &Record) -> Result<()> {
+        self.write(Operation::Set, id, record).await
+    }
+
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<()> {
+        self.write(Operation::Create, id, record).await
+    }
+
+    async fn update(&self, id: &SessionId, patch: &Patch) -> Result<()> {
+        self.patch(Operation::Update, id, patch).await
+    }
+
+    async fn touch(&self, id: &SessionId, expires_at: Option<Timestamp>) -> Result<()> {
+        let patch = Patch {
+            expires_at: Some(expires_at),
+            ..Patch::default()
+        };
+        self.patch(Operation::Touch, id, &patch).await
+    }
+
+    async fn destroy(&self, id: &SessionId) -> Result<()> {
+        self.delete(Operation::Destroy, id).await.map(|_| ())
+    }
+
+    async fn rename(&self, old: &SessionId, new: &SessionId) -> Result<()> {
+        let op = Operation::Rename;
+        let written = if self.is_cluster() {
+            self.rename_cluster(old, new).await?
+        } else {
+            let now = Timestamp::now();
+            let mut invocation = scripts::RENAME.key(self.inner.keys.session(old));
+            invocation
+                .key(self.inner.keys.session(new))
+                .arg(now.as_millis())
+                .arg(self.browser_deadline(now));
+            let answer = self.invoke(op, invocation).await?;
+            match answer.first().and_then(int) {
+                Some(0) => return Err(Error::gone(op).with_backend(BACKEND)),
+                Some(-1) => return Err(Error::already_exists(op).with_backend(BACKEND)),
+                Some(1) => {}
+                _ => {
+                    return Err(self.corrupt(op, "the rename script answered something unexpected"));
+                }
+            }
+            let deadline = answer
+                .get(1)
+                .and_then(int)
+                .ok_or_else(|| self.corrupt(op, "the rename script lost the deadline"))?;
+            let owner = answer.get(2).and_then(text);
+            Written {
+                deadline,
+                old_owner: owner.clone(),
+                new_owner: owner,
+            }
+        };
+        if let Some(owner) = &written.new_owner {
+            if written.deadline > Timestamp::now().as_millis() {
+                self.owner_add(op, owner, new, written.deadline).await?;
+            }
+            self.owner_remove(op, owner, old).await?;
+        }
+        Ok(())
+    }
+
+    async fn all(&self, cursor: Option<&str>, limit: usize) -> Result<Page> {
+        let op = Operation::All;
+        let limit = limit.max(1);
+        let masters = self.masters(op).await?;
+        let mut position = match cursor {
+            None => layout::Cursor::start(),
+            Some(text) => layout::Cursor::parse(text).ok_or_else(|| {
+                Error::new(ErrorKind::InvalidInput, op, "the page cursor is malformed")
+                    .with_backend(BACKEND)
+            })?,
+        };
+        let pattern = self.inner.keys.session_pattern();
+        let mut ids: Vec<SessionId> = Vec::new();
+        let mut next = None;
+        'nodes: while position.node < masters.len() {
+            let node = &masters[position.node];
+            loop {
+                let (after, keys) = self.scan(op, node, position.scan, &pattern, true).await?;
+                let mut batch: Vec<SessionId> = keys
+                    .iter()
+                    .filter_map(|k| self.inner.keys.id_of_session(k))
+                    .filter(|id| {
+                        position
+                            .after
+                            .as_ref()
+                            .is_none_or(|a| id.as_str() > a.as_str())
+                    })
+                    .collect();
+                batch.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                batch.dedup();
+                let room = limit - ids.len();
+                if batch.len() > room {
+                    let taken: Vec<SessionId> = batch.into_iter().take(room).collect();
+                    let last = taken.last().map(|id| id.as_str().to_owned());
+                    ids.extend(taken);
+                    position.after = last;
+                    next = Some(position.render());
+                    break 'nodes;
+                }
+                ids.extend(batch);
+                position.after = None;
+                if after == 0 {
+                    position.node += 1;
+                    position.scan = 0;
+                } else {
+                    position.scan = after;
+                }
+                if ids.len() == limit {
+                    if position.node < masters.len() {
+                        next = Some(position.render());
+                    }
+                    break 'nodes;
+                }
+                if after == 0 {
+                    continue 'nodes;
+                }
+            }
+        }
+        let reads = ids.iter().map(|id| self.read(op, id));
+        let records = futures::future::join_all(reads).await;
+        let mut sessions = Vec::with_capacity(ids.len());
+        for (id, record) in ids.into_iter().zip(records) {
+            if let Some(record) = record? {
+                sessions.push((id, record));
+            }
+        }
+        Ok(Page { sessions, next })
+    }
+
+    async fn length(&self) -> Result<u64> {
+        let op = Operation::Length;
+        let mut count = 0u64;
+        let pattern = self.inner.keys.session_pattern();
+        self.scan_all(op, &pattern, true, |keys| {
+            count += keys
+                .iter()
+                .filter(|k| self.inner.keys.id_of_session(k).is_some())
+                .count() as u64;
+            async { Ok(()) }
+        })
+        .await?;
+        Ok(count)
+    }
+
+    async fn clear(&self) -> Result<u64> {
+        let op = Operation::Clear;
+        let keys = &self.inner.keys;
+        let mut batches = Vec::new();
+        self.scan_all(op, &keys.session_pattern(), false, |page| {
+            batches.push(
+                page.into_iter()
+                    .filter(|k| keys.id_of_session(k).is_some())
+                    .collect::<Vec<_>>(),
+            );
+            async { Ok(()) }
+        })
+        .await?;
+        let sessions = batches.len();
+        self.scan_all(op, &keys.owner_pattern(), false, |page| {
+            batches.push(
+                page.into_iter()
+                    .filter(|k| keys.is_owner_key(k))
+                    .collect::<Vec<_>>(),
+            );
+            async { Ok(()) }
+        })
+        .await?;
+        let mut removed = 0u64;
+        for (i, batch) in batches.into_iter().enumerate() {
+            let deletes = batch.iter().map(|k| async move {
+                let n: i64 = self.query(op, redis::cmd("UNLINK").arg(k)).await?;
+                Ok::<_, Error>(n)
+            });
+            for result in futures::future::join_all(deletes).await {
+                if result? > 0 && i < sessions {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn cleanup(&self) -> Result<u64> {
+        // Redis removes expired keys itself; owner sets expire with their last session and are
+        // pruned of dead ids whenever they are read.
+        Ok(0)
+    }
+
+    async fn owned_by(&self, owner: &str) -> Result<Vec<(SessionId, Record)>> {
+        let op = Operation::OwnedBy;
+        let key = self.inner.keys.owner(owner);
+        let members: Vec<String> = self.query(op, redis::cmd("SMEMBERS").arg(&key)).await?;
+        let mut ids = Vec::with_capacity(members.len());
+        for member in members {
+            match SessionId::parse(&member) {
+                Ok(id) => ids.push(id),
+                Err(_) => {
+                    let _: i64 = self
+                        .query(op, redis::cmd("SREM").arg(&key).arg(&member))
+                        .await?;
+                }
+            }
+        }
+        let reads = ids.iter().map(|id| self.read(op, id));
+        let records = futures::future::join_all(reads).await;
+        let mut sessions = Vec::new();
+        for (id, record) in ids.into_iter().zip(records) {
+            match record? {
+                Some(record) if record.owner.as_deref() == Some(owner) => {
+                    sessions.push((id, record));
+                }
+                // Expired, destroyed or given to another owner: prune it.
+                _ => self.owner_remove(op, owner, &id).await?,
+            }
+        }
+        Ok(sessions)
+    }
+
+    async fn destroy_owned_by(&self, owner: &str, except: Option<&SessionId>) -> Result<u64> {
+        let op = Operation::DestroyOwnedBy;
+        let sessions = self.owned_by(owner).await?;
+        let victims: Vec<SessionId> = sessions
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| Some(id) != except)
+            .collect();
+        let deletes = victims.iter().map(|id| self.delete(op, id));
+        let mut destroyed = 0;
+        for result in futures::future::join_all(deletes).await {
+            if result? {
+                destroyed += 1;
+            }
+        }
+        Ok(destroyed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_answers_are_read() {
+        assert_eq!(int(&Value::BulkString(b"42".to_vec())), Some(42));
+        assert_eq!(int(&Value::Int(-1)), Some(-1));
+        assert_eq!(
+            text(&Value::BulkString(b"ada".to_vec())).as_deref(),
+            Some("ada")
+        );
+        assert_eq!(text(&Value::Nil), None);
+    }
+}

@@ -1,0 +1,523 @@
+//! Redis-specific tests, run in the conformance binary beside the shared suite.
+
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, ensure};
+use serde_json::json;
+use sessionbank_core::{
+    Data, ErrorKind, Patch, Record, Registry, SessionId, Store, StoreExt, Timestamp,
+};
+use sessionbank_store_redis::RedisStore;
+use sessionbank_testkit::random_name;
+use sessionbank_testkit::servers::redis::RedisServer;
+
+/// A multi-threaded runtime for one test.
+pub(crate) fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(
+    f: F,
+) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(f)
+}
+
+fn trial(
+    name: &str,
+    f: impl FnOnce() -> anyhow::Result<()> + Send + 'static,
+) -> libtest_mimic::Trial {
+    libtest_mimic::Trial::test(format!("redis_specific::{name}"), move || {
+        f().map_err(|e| libtest_mimic::Failed::from(format!("{e:#}")))
+    })
+}
+
+fn hour() -> Duration {
+    Duration::from_secs(3600)
+}
+
+/// A raw redis-rs connection, to look at what the store wrote.
+pub(crate) async fn raw(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    let client = redis::Client::open(url)?;
+    Ok(client.get_multiplexed_async_connection().await?)
+}
+
+/// The tests that need one standalone server.
+pub(crate) fn standalone_tests(server: &RedisServer) -> Vec<libtest_mimic::Trial> {
+    let url = server.url();
+    let mut tests = Vec::new();
+    {
+        let url = url.clone();
+        tests.push(trial("ttl_is_the_deadline_in_milliseconds", move || {
+            block_on(ttl_is_the_deadline(url))
+        }));
+    }
+    {
+        let url = url.clone();
+        tests.push(trial(
+            "registry_entry_connects_and_rejects_bad_options",
+            move || block_on(registry_entry(url)),
+        ));
+    }
+    {
+        let url = url.clone();
+        tests.push(trial("a_longer_prefix_is_another_store", move || {
+            block_on(longer_prefix(url))
+        }));
+    }
+    {
+        let url = url.clone();
+        tests.push(trial("owner_sets_are_pruned_and_expire", move || {
+            block_on(owner_sets(url))
+        }));
+    }
+    {
+        let url = url.clone();
+        tests.push(trial("paging_resumes_inside_a_scan_batch", move || {
+            block_on(paging(url))
+        }));
+    }
+    tests.push(trial("update_is_one_round_trip", || {
+        block_on(one_round_trip())
+    }));
+    tests.push(trial(
+        "a_server_that_goes_away_gives_unavailable_not_a_hang",
+        || block_on(server_goes_away()),
+    ));
+    tests.push(trial(
+        "hostile_prefixes_and_bad_urls_are_config_errors",
+        || block_on(hostile()),
+    ));
+    tests.push(trial("passwords_never_appear_in_errors_or_debug", || {
+        block_on(passwords())
+    }));
+    tests
+}
+
+async fn store(url: &str) -> anyhow::Result<RedisStore> {
+    let url = format!("{url}?prefix=sbx:{}:", random_name());
+    RedisStore::connect(&url)
+        .await
+        .map_err(|e| anyhow!("connect: {}", e.chain()))
+}
+
+async fn ttl_is_the_deadline(url: String) -> anyhow::Result<()> {
+    let store = store(&url).await?;
+    let mut conn = raw(&url).await?;
+    let id = SessionId::generate()?;
+    let now = Timestamp::now();
+    let deadline = now + hour();
+    store
+        .set(&id, &Record::new(now).expiring_at(deadline).owned_by("ada"))
+        .await?;
+    let key = format!("{}s:{}", store.prefix(), id.as_str());
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await?;
+    ensure!(
+        at == deadline.as_millis(),
+        "PEXPIRETIME {at} vs deadline {}",
+        deadline.as_millis()
+    );
+    let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut conn).await?;
+    ensure!(kind == "hash", "a session is a hash, got {kind}");
+
+    // A browser session's TTL is last_access + browser_idle (one day by default).
+    let browser = SessionId::generate()?;
+    let mut record = Record::new(now);
+    record.last_access = now - Duration::from_secs(60);
+    store.set(&browser, &record).await?;
+    let key = format!("{}s:{}", store.prefix(), browser.as_str());
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await?;
+    let want = (record.last_access + Duration::from_secs(86_400)).as_millis();
+    ensure!(at == want, "browser session PEXPIRETIME {at} vs {want}");
+    ensure!(
+        store.get(&browser).await? == Some(record),
+        "browser session round trip"
+    );
+
+    // update moves a browser session's deadline with last_access; touch sets a new one.
+    store
+        .update(&browser, &Patch::new().set("k", json!(1)))
+        .await?;
+    let back = store
+        .get(&browser)
+        .await?
+        .context("browser session after update")?;
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await?;
+    ensure!(
+        at == (back.last_access + Duration::from_secs(86_400)).as_millis(),
+        "update moved the browser deadline"
+    );
+    let later = now + 2 * hour();
+    store.touch(&browser, Some(later)).await?;
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await?;
+    ensure!(at == later.as_millis(), "touch set the TTL");
+
+    // The owner set expires no earlier than its session.
+    let owner_key = format!("{}o:{{ada}}", store.prefix());
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&owner_key)
+        .query_async(&mut conn)
+        .await?;
+    ensure!(
+        at >= deadline.as_millis() - 1000,
+        "owner set expires at {at}, session at {}",
+        deadline.as_millis()
+    );
+    ensure!(store.cleanup().await? == 0, "cleanup has nothing to do");
+    Ok(())
+}
+
+async fn registry_entry(url: String) -> anyhow::Result<()> {
+    let mut registry = Registry::new();
+    registry.register(RedisStore::REGISTRY_ENTRY);
+    let prefix = format!("sbr:{}:", random_name());
+    let handle = registry
+        .connect(&format!(
+            "{url}?prefix={prefix}&response_timeout=3s&connect_timeout=2s&browser_idle=1h"
+        ))
+        .await
+        .map_err(|e| anyhow!("{}", e.chain()))?;
+    ensure!(handle.backend() == "redis");
+    ensure!(handle.janitor().is_none(), "native expiry: no janitor");
+    ensure!(handle.capabilities().native_expiry && handle.capabilities().atomic_rename);
+    let id = SessionId::generate()?;
+    handle.set(&id, &Record::new(Timestamp::now())).await?;
+    ensure!(handle.length().await? == 1);
+    let err = registry
+        .connect(&format!("{url}?colour=blue"))
+        .await
+        .err()
+        .context("an unknown option must fail")?;
+    ensure!(
+        err.kind() == ErrorKind::Config && err.to_string().contains("colour"),
+        "{err}"
+    );
+    let err = registry
+        .connect(&format!("{url}?response_timeout=soon"))
+        .await
+        .err()
+        .context("a bad duration must fail")?;
+    ensure!(err.kind() == ErrorKind::Config, "{err}");
+    // The registry's URL parser refuses comma-separated hosts; `nodes=` carries more seeds.
+    let port = url
+        .trim_start_matches("redis://127.0.0.1:")
+        .trim_end_matches("/0");
+    let err = registry
+        .connect(&format!("redis://127.0.0.1:{port}/0?nodes=127.0.0.1:1"))
+        .await
+        .err()
+        .context("nodes= on a redis:// URL must fail")?;
+    ensure!(err.kind() == ErrorKind::Config, "{err}");
+    Ok(())
+}
+
+async fn longer_prefix(url: String) -> anyhow::Result<()> {
+    let base = format!("sbp:{}:", random_name());
+    let short = RedisStore::connect(&format!("{url}?prefix={base}")).await?;
+    let long = RedisStore::connect(&format!("{url}?prefix={base}s:")).await?;
+    let longer = RedisStore::connect(&format!("{url}?prefix={base}o:")).await?;
+    let rec = Record::new(Timestamp::now())
+        .expiring_at(Timestamp::now() + hour())
+        .owned_by("x");
+    short.set(&SessionId::generate()?, &rec).await?;
+    long.set(&SessionId::generate()?, &rec).await?;
+    longer.set(&SessionId::generate()?, &rec).await?;
+    ensure!(
+        short.length().await? == 1,
+        "the short prefix counts only its own"
+    );
+    ensure!(short.clear().await? == 1);
+    ensure!(
+        long.length().await? == 1,
+        "clear of the short prefix left the longer one alone"
+    );
+    ensure!(longer.length().await? == 1);
+    ensure!(longer.owned_by("x").await?.len() == 1, "and its owner sets");
+    ensure!(long.owned_by("x").await?.len() == 1);
+    long.clear().await?;
+    longer.clear().await?;
+    Ok(())
+}
+
+async fn owner_sets(url: String) -> anyhow::Result<()> {
+    let store = store(&url).await?;
+    let mut conn = raw(&url).await?;
+    let now = Timestamp::now();
+    let short = SessionId::generate()?;
+    let long = SessionId::generate()?;
+    store
+        .set(
+            &short,
+            &Record::new(now)
+                .expiring_at(now + Duration::from_millis(300))
+                .owned_by("bob"),
+        )
+        .await?;
+    store
+        .set(
+            &long,
+            &Record::new(now).expiring_at(now + hour()).owned_by("bob"),
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let owner_key = format!("{}o:{{bob}}", store.prefix());
+    let before: usize = redis::cmd("SCARD")
+        .arg(&owner_key)
+        .query_async(&mut conn)
+        .await?;
+    ensure!(
+        before == 2,
+        "the expired id is still in the set until read, got {before}"
+    );
+    let owned = store.owned_by("bob").await?;
+    ensure!(
+        owned.len() == 1 && owned[0].0 == long,
+        "only the live session is listed"
+    );
+    let after: usize = redis::cmd("SCARD")
+        .arg(&owner_key)
+        .query_async(&mut conn)
+        .await?;
+    ensure!(after == 1, "reading pruned the expired id, left {after}");
+    // Hostile owner names are just bytes in one key.
+    for owner in ["}{", "*", "a b\nc", "{x}", ""] {
+        let id = SessionId::generate()?;
+        store
+            .set(
+                &id,
+                &Record::new(now).expiring_at(now + hour()).owned_by(owner),
+            )
+            .await?;
+        let owned = store.owned_by(owner).await?;
+        ensure!(owned.len() == 1 && owned[0].0 == id, "owner {owner:?}");
+    }
+    store.clear().await?;
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", store.prefix()))
+        .query_async(&mut conn)
+        .await?;
+    ensure!(
+        left.is_empty(),
+        "clear removed the owner sets too, left {}",
+        left.len()
+    );
+    Ok(())
+}
+
+async fn paging(url: String) -> anyhow::Result<()> {
+    let store = store(&url).await?;
+    let mut written = std::collections::BTreeSet::new();
+    for _ in 0..50 {
+        let id = SessionId::generate()?;
+        store
+            .set(
+                &id,
+                &Record::new(Timestamp::now()).expiring_at(Timestamp::now() + hour()),
+            )
+            .await?;
+        written.insert(id);
+    }
+    for limit in [1, 3, 49, 50, 51] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let page = store.all(cursor.as_deref(), limit).await?;
+            ensure!(page.sessions.len() <= limit);
+            seen.extend(page.sessions.into_iter().map(|(id, _)| id));
+            pages += 1;
+            ensure!(pages < 1000, "paging does not end");
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let unique: std::collections::BTreeSet<_> = seen.iter().copied().collect();
+        ensure!(unique.len() == seen.len(), "limit {limit}: duplicates");
+        ensure!(
+            unique == written,
+            "limit {limit}: listed {} of {}",
+            unique.len(),
+            written.len()
+        );
+    }
+    let err = store
+        .all(Some("garbage"), 10)
+        .await
+        .err()
+        .context("a bad cursor fails")?;
+    ensure!(err.kind() == ErrorKind::InvalidInput);
+    store.clear().await?;
+    Ok(())
+}
+
+async fn one_round_trip() -> anyhow::Result<()> {
+    let server = RedisServer::start();
+    let url = server.url();
+    let store = store(&url).await?;
+    let mut conn = raw(&url).await?;
+    let id = SessionId::generate()?;
+    let now = Timestamp::now();
+    store
+        .set(&id, &Record::new(now).expiring_at(now + hour()))
+        .await?;
+    // The first use loads the script (NOSCRIPT, then SCRIPT LOAD); later ones are one EVALSHA.
+    store.update(&id, &Patch::new()).await?;
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await?;
+    store
+        .update(&id, &Patch::new().set("a", json!(1)).unset("b"))
+        .await?;
+    store.touch(&id, Some(now + 2 * hour())).await?;
+    store.get(&id).await?;
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await?;
+    let calls = |name: &str| -> u64 {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:calls=")))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    ensure!(
+        calls("evalsha") == 2,
+        "update and touch: one EVALSHA each\n{stats}"
+    );
+    ensure!(calls("hgetall") == 1, "get: one HGETALL\n{stats}");
+    ensure!(
+        calls("eval") == 0 && calls("script") == 0,
+        "the scripts were cached\n{stats}"
+    );
+    let first_level: Vec<&str> = stats
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_"))
+        .filter(|l| !l.starts_with("cmdstat_config") && !l.starts_with("cmdstat_info"))
+        .filter(|l| !l.contains("cmdstat_evalsha") && !l.contains("cmdstat_hgetall"))
+        .filter(|l| {
+            !l.contains("cmdstat_hset")
+                && !l.contains("cmdstat_hdel")
+                && !l.contains("cmdstat_hget:")
+                && !l.contains("cmdstat_exists")
+                && !l.contains("cmdstat_pexpireat")
+        })
+        .collect();
+    ensure!(
+        first_level.is_empty(),
+        "no other command ran: {first_level:?}"
+    );
+    drop(server);
+    Ok(())
+}
+
+async fn server_goes_away() -> anyhow::Result<()> {
+    let server = RedisServer::start();
+    let url = format!("{}?response_timeout=2s&connect_timeout=1s", server.url());
+    let store = RedisStore::connect(&url).await?;
+    let id = SessionId::generate()?;
+    store.set(&id, &Record::new(Timestamp::now())).await?;
+    drop(server);
+    let started = Instant::now();
+    for _ in 0..3 {
+        let err = store
+            .get(&id)
+            .await
+            .err()
+            .context("get on a stopped server must fail")?;
+        ensure!(
+            matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+            "got {}",
+            err.chain()
+        );
+        ensure!(err.backend() == "redis");
+    }
+    ensure!(
+        started.elapsed() < Duration::from_secs(60),
+        "errors come in bounded time"
+    );
+    // Connecting to nothing fails the same way.
+    let port = sessionbank_testkit::servers::free_port();
+    let err = RedisStore::connect(&format!("redis://127.0.0.1:{port}/0?connect_timeout=1s"))
+        .await
+        .err()
+        .context("connect to a closed port must fail")?;
+    ensure!(
+        matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+        "got {}",
+        err.chain()
+    );
+    Ok(())
+}
+
+async fn hostile() -> anyhow::Result<()> {
+    for prefix in ["*", "a%7Bb%7D", "", "a%20b", "x%5B"] {
+        let err = RedisStore::connect(&format!("redis://127.0.0.1:1/0?prefix={prefix}"))
+            .await
+            .err()
+            .with_context(|| format!("prefix {prefix:?} must be refused"))?;
+        ensure!(
+            err.kind() == ErrorKind::Config,
+            "prefix {prefix:?}: {}",
+            err.chain()
+        );
+    }
+    for url in [
+        "redis://127.0.0.1:1/notanumber",
+        "redis://127.0.0.1:1/0/1",
+        "redis://127.0.0.1:99999/0",
+        "redis+cluster://127.0.0.1:1/3",
+        "redis+sentinel://127.0.0.1:1",
+        "redis://127.0.0.1:1,127.0.0.1:2/0",
+    ] {
+        let err = RedisStore::connect(url)
+            .await
+            .err()
+            .with_context(|| format!("{url} must be refused"))?;
+        ensure!(err.kind() == ErrorKind::Config, "{url}: {}", err.chain());
+    }
+    Ok(())
+}
+
+async fn passwords() -> anyhow::Result<()> {
+    let port = sessionbank_testkit::servers::free_port();
+    let url = format!("redis://user:hunter2secret@127.0.0.1:{port}/0?connect_timeout=1s");
+    let builder = RedisStore::builder(&url)?;
+    ensure!(!format!("{builder:?}").contains("hunter2secret"));
+    let err = builder.connect().await.err().context("nothing listens")?;
+    let text = format!("{} {:?} {}", err, err, err.chain());
+    ensure!(
+        !text.contains("hunter2secret"),
+        "the password leaked: {text}"
+    );
+    ensure!(text.contains("***"), "the target is shown redacted: {text}");
+    Ok(())
+}
+
+/// Some data of several JSON types.
+pub(crate) fn data() -> Data {
+    Data::from_value(json!({"user": "ada", "n": 1, "list": [], "obj": {}})).unwrap_or_default()
+}
+
+/// Reads every session through `stream_all`.
+pub(crate) async fn count_all(store: &RedisStore) -> anyhow::Result<usize> {
+    use futures::TryStreamExt;
+    let all: Vec<_> = store.stream_all(100).try_collect().await?;
+    Ok(all.len())
+}
