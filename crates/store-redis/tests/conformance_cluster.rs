@@ -1,0 +1,127 @@
+//! The shared conformance suite against a real three-master Redis Cluster started for this
+//! binary, plus cluster-specific tests. Each trial gets its own key prefix.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, ensure};
+use sessionbank_core::{Record, Registry, SessionId, Store, StoreHandle, Timestamp};
+use sessionbank_store_redis::RedisStore;
+use sessionbank_testkit::servers::redis::RedisCluster;
+use sessionbank_testkit::{Conformance, Namespace, random_name};
+
+fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(f)
+}
+
+fn trial(
+    name: &str,
+    f: impl FnOnce() -> anyhow::Result<()> + Send + 'static,
+) -> libtest_mimic::Trial {
+    libtest_mimic::Trial::test(format!("redis_cluster_specific::{name}"), move || {
+        f().map_err(|e| libtest_mimic::Failed::from(format!("{e:#}")))
+    })
+}
+
+/// Sessions spread over all three masters; `all`, `length` and `clear` see every one of them.
+async fn spreads_over_every_master(url: String, ports: Vec<u16>) -> anyhow::Result<()> {
+    let store = RedisStore::connect(&format!("{url}?prefix=sbc:{}:", random_name()))
+        .await
+        .map_err(|e| anyhow!("{}", e.chain()))?;
+    ensure!(store.is_cluster() && !store.capabilities().atomic_rename);
+    let now = Timestamp::now();
+    for _ in 0..60 {
+        store
+            .set(
+                &SessionId::generate()?,
+                &Record::new(now).expiring_at(now + Duration::from_secs(3600)),
+            )
+            .await?;
+    }
+    let mut per_node = Vec::new();
+    for port in &ports {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}s:*", store.prefix()))
+            .query_async(&mut conn)
+            .await?;
+        per_node.push(keys.len());
+    }
+    ensure!(
+        per_node.iter().all(|n| *n > 0),
+        "60 random ids land on every master: {per_node:?}"
+    );
+    ensure!(store.length().await? == 60);
+    let mut seen = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store.all(cursor.as_deref(), 7).await?;
+        seen += page.sessions.len();
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    ensure!(seen == 60, "all listed {seen}");
+    ensure!(store.clear().await? == 60);
+    ensure!(store.length().await? == 0);
+    Ok(())
+}
+
+/// The registry path: one seed in the authority, the others in `nodes`.
+async fn registry_with_nodes(ports: Vec<u16>) -> anyhow::Result<()> {
+    let mut registry = Registry::new();
+    registry.register(RedisStore::REGISTRY_ENTRY);
+    let url = format!(
+        "redis+cluster://127.0.0.1:{}?nodes=127.0.0.1:{},127.0.0.1:{}&prefix=sbr:{}:",
+        ports[0],
+        ports[1],
+        ports[2],
+        random_name()
+    );
+    let store = registry
+        .connect(&url)
+        .await
+        .map_err(|e| anyhow!("{}", e.chain()))?;
+    let id = SessionId::generate()?;
+    store.set(&id, &Record::new(Timestamp::now())).await?;
+    ensure!(store.get(&id).await?.is_some());
+    store.clear().await?;
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let cluster = RedisCluster::start();
+    let url = cluster.url();
+    let ports = cluster.ports().to_vec();
+    let tests = vec![
+        {
+            let (url, ports) = (url.clone(), ports.clone());
+            trial("spreads_over_every_master", move || {
+                block_on(spreads_over_every_master(url, ports))
+            })
+        },
+        {
+            let ports = ports.clone();
+            trial("registry_with_nodes", move || {
+                block_on(registry_with_nodes(ports))
+            })
+        },
+    ];
+    let code = Conformance::new()
+        .backend("redis_cluster", move |ns: Namespace| {
+            let url = format!("{url}?prefix=sbtest:{}:", ns.name);
+            async move {
+                let store = RedisStore::connect(&url).await?;
+                Ok(StoreHandle::new(store))
+            }
+        })
+        .with_tests(tests)
+        .run();
+    drop(cluster);
+    code
+}
