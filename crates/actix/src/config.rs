@@ -1,0 +1,14 @@
+//! What the middleware shares with every request: store, keys, cookie, policy, clock.
+
+use sessionbank_cookie::{CookieConfig, KeyRing};
+use sessionbank_core::{ExpiryPolicy, SharedClock, StoreHandle};
+
+/// The middleware's settings, shared by every request through an `Arc`.
+#[derive(Clone, Debug)]
+pub(crate) struct SessionConfig {
+    pub(crate) store: StoreHandle,
+    pub(crate) keys: KeyRing,
+    pub(crate) cookie: CookieConfig,
+    pub(crate) policy: ExpiryPolicy,
+    pub(crate) clock: SharedClock,
+}

@@ -1,0 +1,234 @@
+//! [`ResponseFuture`]: runs the inner service, then saves the session and sets the cookie.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use actix_web::HttpResponse;
+use actix_web::body::EitherBody;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::{HeaderValue, SET_COOKIE};
+use futures::future::BoxFuture;
+use pin_project_lite::pin_project;
+use sessionbank_cookie::Verified;
+use sessionbank_core::session::Outcome;
+use sessionbank_core::{Error, ErrorKind, Operation, SessionHandle};
+
+use crate::config::SessionConfig;
+
+/// What the response future needs to save the session after the handler.
+pub(crate) struct Finish {
+    handle: SessionHandle,
+    config: Arc<SessionConfig>,
+    incoming: Option<Verified>,
+}
+
+impl Finish {
+    pub(crate) fn new(
+        handle: SessionHandle,
+        config: Arc<SessionConfig>,
+        incoming: Option<Verified>,
+    ) -> Self {
+        Self {
+            handle,
+            config,
+            incoming,
+        }
+    }
+
+    /// Whether anything can happen after the handler: the session was touched, or the cookie
+    /// needs re-signing with the newest key. If not, the response goes out as it is, without
+    /// allocating.
+    fn has_work(&self) -> bool {
+        self.handle.is_loaded() || self.incoming.is_some_and(|v| v.needs_resign())
+    }
+
+    /// Saves the session and returns the `Set-Cookie` header values to append.
+    async fn run(self) -> Result<Vec<HeaderValue>, Error> {
+        let outcome = self.handle.finish().await?;
+        let cookie = &self.config.cookie;
+        let keys = &self.config.keys;
+        let resign = self.incoming.is_some_and(|v| v.needs_resign());
+        let cookies = match outcome {
+            Outcome::Unchanged if resign => {
+                // Only the signature is stale: re-sign the same id with the current expiry, or
+                // drop the cookie if its session is gone.
+                match (self.handle.id().await?, self.handle.record().await?) {
+                    (Some(id), Some(record)) => {
+                        cookie.set_cookies(&id, record.expires_at, self.config.clock.now(), keys)
+                    }
+                    _ => cookie.removal_cookies(),
+                }
+            }
+            Outcome::Unchanged => Vec::new(),
+            Outcome::SetCookie { id, expires_at } => {
+                let client_has_it = self.incoming.is_some_and(|v| v.id == id) && !resign;
+                if client_has_it && !cookie.is_persistent() {
+                    // A browser-session cookie carries no expiry: nothing to update.
+                    Vec::new()
+                } else {
+                    cookie.set_cookies(&id, expires_at, self.config.clock.now(), keys)
+                }
+            }
+            Outcome::ClearCookie => cookie.removal_cookies(),
+        };
+        cookies
+            .iter()
+            .map(|c| {
+                HeaderValue::from_str(&c.to_string()).map_err(|_| {
+                    Error::new(
+                        ErrorKind::InvalidInput,
+                        Operation::Cookie,
+                        "the session cookie is not a valid header value; check the cookie name, path and domain",
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+pin_project! {
+    /// The response future of [`SessionService`](crate::SessionService): first the inner
+    /// service's future, then (only when the handler touched the session or the cookie needs
+    /// re-signing) a boxed future that saves the session and computes `Set-Cookie`.
+    ///
+    /// The response body is [`EitherBody`]: the handler's body on the left, the empty body of
+    /// a `500 Internal Server Error` on the right when saving the session failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use actix_web::dev::{Service, Transform};
+    /// use actix_web::test;
+    /// use sessionbank_actix::{KeyRing, ResponseFuture, SessionMiddleware};
+    /// use sessionbank_core::{MemoryStore, StoreHandle};
+    ///
+    /// # actix_web::rt::System::new().block_on(async {
+    /// let middleware =
+    ///     SessionMiddleware::new(StoreHandle::new(MemoryStore::new()), KeyRing::generate()?);
+    /// let service = middleware.new_transform(test::ok_service()).await.unwrap();
+    /// let future: ResponseFuture<_, _> = service.call(test::TestRequest::get().to_srv_request());
+    /// let response = future.await?;
+    /// assert_eq!(response.status(), 200);
+    /// assert!(response.headers().get("set-cookie").is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Running {
+            #[pin]
+            future: F,
+            finish: Option<Finish>,
+        },
+        Finishing {
+            future: BoxFuture<'static, Result<Vec<HeaderValue>, Error>>,
+            response: Option<ServiceResponse<B>>,
+        },
+        Done,
+    }
+}
+
+impl<F, B> ResponseFuture<F, B> {
+    pub(crate) fn new(future: F, finish: Finish) -> Self {
+        Self {
+            state: State::Running {
+                future,
+                finish: Some(finish),
+            },
+        }
+    }
+}
+
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Running { .. } => "running",
+            State::Finishing { .. } => "finishing",
+            State::Done => "done",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<ServiceResponse<B>, E>>,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Running { future, finish } => {
+                    let result = ready!(future.poll(cx));
+                    let finish = finish.take();
+                    let response = match result {
+                        Ok(response) => response,
+                        Err(e) => {
+                            // The inner service failed without a response: nothing to attach a
+                            // cookie to, so the session's changes are not saved.
+                            this.state.set(State::Done);
+                            return Poll::Ready(Err(e));
+                        }
+                    };
+                    match finish {
+                        Some(finish) if finish.has_work() => {
+                            this.state.set(State::Finishing {
+                                future: Box::pin(finish.run()),
+                                response: Some(response),
+                            });
+                        }
+                        _ => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Ok(response.map_into_left_body()));
+                        }
+                    }
+                }
+                StateProj::Finishing { future, response } => {
+                    let result = ready!(future.as_mut().poll(cx));
+                    let Some(mut response) = response.take() else {
+                        panic!("ResponseFuture polled after completion");
+                    };
+                    let response = match result {
+                        Ok(cookies) => {
+                            let headers = response.headers_mut();
+                            for cookie in cookies {
+                                headers.append(SET_COOKIE, cookie);
+                            }
+                            response.map_into_left_body()
+                        }
+                        Err(e) => {
+                            tracing::error!(
+                                error = %e.chain(),
+                                kind = %e.kind(),
+                                backend = e.backend(),
+                                "saving the session failed; answering 500"
+                            );
+                            response.into_response(
+                                HttpResponse::InternalServerError()
+                                    .finish()
+                                    .map_into_right_body(),
+                            )
+                        }
+                    };
+                    this.state.set(State::Done);
+                    return Poll::Ready(Ok(response));
+                }
+                StateProj::Done => panic!("ResponseFuture polled after completion"),
+            }
+        }
+    }
+}
