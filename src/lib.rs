@@ -9,8 +9,36 @@ pub use sessionbank_cookie as cookie;
 #[cfg(feature = "tower")]
 pub use sessionbank_tower as tower;
 
-/// The default registry: every backend compiled into this build of sessionbank, and the schemes
-/// of those that were compiled out (connecting to one names the cargo feature to enable).
+/// The entry for a backend behind a cargo feature: the backend crate's own entry when the feature
+/// is on, otherwise one with the same name and schemes and no opener, so connecting names the
+/// feature to enable.
+macro_rules! backend {
+    ($feature:literal, $name:literal, [$($scheme:literal),+], $entry:path) => {{
+        #[cfg(feature = $feature)]
+        let entry = $entry;
+        #[cfg(not(feature = $feature))]
+        let entry = BackendEntry {
+            name: $name,
+            schemes: &[$($scheme),+],
+            feature: $feature,
+            open: None,
+        };
+        entry
+    }};
+}
+
+/// The default registry: every backend this build of sessionbank knows, compiled in or not
+/// (connecting to a compiled-out one names the cargo feature to enable).
+///
+/// | scheme | backend | cargo feature |
+/// |---|---|---|
+/// | `memory://` | in-process | always |
+/// | `disk://` | embedded (redb) | `disk` (default) |
+/// | `sqlite://` | SQLite | `sqlite` |
+/// | `postgres://`, `postgresql://` | PostgreSQL | `postgres` |
+/// | `mysql://`, `mariadb://` | MySQL / MariaDB | `mysql` |
+/// | `redis://`, `rediss://`, `redis+sentinel://`, `redis+cluster://` | Redis | `redis` |
+/// | `memcached://` | Memcached | `memcached` |
 ///
 /// # Examples
 ///
@@ -18,26 +46,51 @@ pub use sessionbank_tower as tower;
 /// let schemes = sessionbank::registry().known_schemes();
 /// assert!(schemes.contains(&"memory"));
 /// assert!(schemes.contains(&"disk"));
+/// assert!(schemes.contains(&"redis+cluster"));
 /// ```
 pub fn registry() -> Registry {
     let mut registry = Registry::with_memory();
-    registry.register(BackendEntry {
-        name: "disk",
-        schemes: &["disk"],
-        feature: "disk",
-        open: disk_opener(),
-    });
+    for entry in [
+        backend!(
+            "disk",
+            "disk",
+            ["disk"],
+            sessionbank_store_disk::DiskStore::REGISTRY_ENTRY
+        ),
+        backend!(
+            "sqlite",
+            "sqlite",
+            ["sqlite"],
+            sessionbank_store_sqlite::SqliteStore::REGISTRY_ENTRY
+        ),
+        backend!(
+            "postgres",
+            "postgres",
+            ["postgres", "postgresql"],
+            sessionbank_store_postgres::PostgresStore::REGISTRY_ENTRY
+        ),
+        backend!(
+            "mysql",
+            "mysql",
+            ["mysql", "mariadb"],
+            sessionbank_store_mysql::MySqlStore::REGISTRY_ENTRY
+        ),
+        backend!(
+            "redis",
+            "redis",
+            ["redis", "rediss", "redis+sentinel", "redis+cluster"],
+            sessionbank_store_redis::RedisStore::REGISTRY_ENTRY
+        ),
+        backend!(
+            "memcached",
+            "memcached",
+            ["memcached"],
+            sessionbank_store_memcached::MemcachedStore::REGISTRY_ENTRY
+        ),
+    ] {
+        registry.register(entry);
+    }
     registry
-}
-
-#[cfg(feature = "disk")]
-fn disk_opener() -> Option<OpenFn> {
-    sessionbank_store_disk::DiskStore::REGISTRY_ENTRY.open
-}
-
-#[cfg(not(feature = "disk"))]
-fn disk_opener() -> Option<OpenFn> {
-    None
 }
 
 /// Opens the store a URL names, from the default [`registry`]: `memory://`,
