@@ -46,8 +46,7 @@ impl ClientError {
     }
 }
 
-/// One item as `gets` returns it.
-#[derive(Debug)]
+/// One item as `gets` returns it. No `Debug`: it holds a session.
 pub(crate) struct Item {
     pub(crate) flags: u32,
     pub(crate) value: Vec<u8>,
@@ -74,8 +73,7 @@ pub(crate) enum StoreReply {
     NotFound,
 }
 
-/// A request to one server.
-#[derive(Debug)]
+/// A request to one server. No `Debug`: it holds a key and a value.
 pub(crate) enum Request<'a> {
     Gets(&'a [u8]),
     Store {
@@ -89,8 +87,7 @@ pub(crate) enum Request<'a> {
     Version,
 }
 
-/// The reply to a [`Request`].
-#[derive(Debug)]
+/// The reply to a [`Request`]. No `Debug`: it may hold a session.
 pub(crate) enum Reply {
     Item(Option<Item>),
     Store(StoreReply),
@@ -102,8 +99,7 @@ pub(crate) enum Reply {
 /// The longest reply line we accept (a `VALUE` line is at most about 330 bytes).
 const MAX_LINE: usize = 4096;
 
-/// One open text-protocol connection.
-#[derive(Debug)]
+/// One open text-protocol connection. No `Debug`: its buffers hold the last key and value.
 struct Connection {
     stream: BufReader<TcpStream>,
     out: Vec<u8>,
@@ -259,7 +255,6 @@ fn parse_number<T: std::str::FromStr>(field: Option<&[u8]>) -> Option<T> {
 }
 
 /// One memcached server: its address and a pool of at most `pool_size` connections.
-#[derive(Debug)]
 pub(crate) struct Server {
     addr: String,
     seed: u64,
@@ -267,6 +262,18 @@ pub(crate) struct Server {
     permits: Semaphore,
     connect_timeout: Duration,
     timeout: Duration,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let idle = self.idle.lock().map(|idle| idle.len()).unwrap_or_default();
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("idle_connections", &idle)
+            .field("free_permits", &self.permits.available_permits())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl Server {

@@ -189,14 +189,13 @@ async fn a_server_that_never_answers() -> anyhow::Result<()> {
         }
     });
     let store = MemcachedConfig::new([real.addr(), silent.clone()])
-        .timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(2))
         .connect()
         .await?;
     let mut checked = 0;
     while checked < 3 {
         let id = SessionId::generate()?;
         if store.server_for(&id) != silent {
-            store.set(&id, &record_with(json!({}), hour())).await?;
             continue;
         }
         match store.get(&id).await {
