@@ -24,6 +24,7 @@ macro_rules! tests {
 
 tests![
     options_come_from_the_url,
+    cleanup_time_from_the_url_drives_the_janitor,
     create_false_refuses_a_missing_table,
     builder_options_and_schema,
     the_seeds_table_shape_works_with_layout_koa,
@@ -162,6 +163,42 @@ async fn options_come_from_the_url(url: String) -> anyhow::Result<()> {
         .err()
         .context("an unknown option must fail")?;
     ensure!(err.kind() == ErrorKind::Config && err.to_string().contains("colour"));
+    Ok(())
+}
+
+async fn cleanup_time_from_the_url_drives_the_janitor(url: String) -> anyhow::Result<()> {
+    let table = random_name();
+    let handle = registry()
+        .connect(&with_query(
+            &url,
+            &format!("table={table}&cleanup_time=200"),
+        ))
+        .await?;
+    let dead = id()?;
+    let mut expired = record(hour());
+    expired.expires_at = Some(Timestamp::now() - Duration::from_secs(60));
+    handle.set(&dead, &expired).await?;
+    let live = id()?;
+    handle.set(&live, &record(hour())).await?;
+    let client = raw(&url).await?;
+    let janitor = handle.janitor().context("a janitor runs")?;
+    let started = Instant::now();
+    loop {
+        let rows: i64 = client
+            .query_one(&format!("SELECT count(*) FROM \"{table}\""), &[])
+            .await?
+            .get(0);
+        // The row goes when cleanup commits; the janitor counts it when cleanup returns.
+        if rows == 1 && janitor.removed() >= 1 {
+            break;
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "the janitor (every 200 ms) did not remove the expired row"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ensure!(handle.get(&live).await?.is_some());
     Ok(())
 }
 
@@ -515,16 +552,16 @@ async fn time_zone_check(utc_url: &str, other_url: &str, table: &str) -> anyhow:
         "written in UTC, read in {tz}"
     );
     // A short lifetime is live now and gone after it (a shift of hours would show either way).
+    // 8 s leaves a loaded machine room between the create and the first reads.
     let short = id()?;
     let now = Timestamp::now();
+    let lifetime = Duration::from_secs(8);
     other
-        .create(
-            &short,
-            &Record::new(now).expiring_at(now + Duration::from_millis(1500)),
-        )
+        .create(&short, &Record::new(now).expiring_at(now + lifetime))
         .await?;
     ensure!(other.get(&short).await?.is_some() && utc.get(&short).await?.is_some());
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let left = (now + lifetime).duration_since(Timestamp::now());
+    tokio::time::sleep(left + Duration::from_millis(500)).await;
     ensure!(other.get(&short).await?.is_none() && utc.get(&short).await?.is_none());
     ensure!(
         other.cleanup().await? == 1,
@@ -692,14 +729,15 @@ async fn a_server_that_goes_away_gives_unavailable(_url: String) -> anyhow::Resu
         .await?;
     let id = id()?;
     store.set(&id, &record(hour())).await?;
-    // Requests in flight while the server stops.
+    // Requests in flight while the server stops, and for a second after.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let store = store.clone();
+        let done = done.clone();
         tasks.push(tokio::spawn(async move {
             let mut errors = Vec::new();
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(3) {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 let one = SessionId::generate().map_err(|e| anyhow!("{e}"))?;
                 if let Err(e) = store.set(&one, &record(hour())).await {
                     errors.push(e.kind());
@@ -717,6 +755,8 @@ async fn a_server_that_goes_away_gives_unavailable(_url: String) -> anyhow::Resu
         server
     })
     .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut kinds = Vec::new();
     for task in tasks {
         kinds.extend(task.await??);
