@@ -274,12 +274,14 @@ impl Session {
 
     /// Makes the session cookie a browser-session cookie (no `Max-Age`, no `Expires`: gone
     /// when the browser closes) from this response on, without changing the session's expiry
-    /// in the store, as mongosess's `expire()` does.
+    /// in the store, as mongosess's `expire()` does: the store still expires the session by
+    /// the [`ExpiryPolicy`](crate::ExpiryPolicy), since a browser may stay open for weeks.
     ///
     /// [`commit`](Self::commit) re-sends the cookie without an expiry, and records the choice
-    /// in the session (under [`BROWSER_COOKIE_KEY`]) so later responses, when they refresh the
-    /// cookie, keep it a browser-session cookie. A session that does not exist and holds no
-    /// data is not created for this.
+    /// in the session (under [`BROWSER_COOKIE_KEY`]) so later responses that send the cookie
+    /// (a new id, a re-signed cookie) keep it a browser-session cookie. Recording it is a
+    /// write, which renews the idle timeout as any write does. A session that does not exist
+    /// and holds no data is not created for this.
     pub fn expire(&self) {
         self.expire.store(true, Ordering::Relaxed);
     }

@@ -256,8 +256,8 @@ async fn expire_makes_a_browser_session_cookie_and_keeps_the_store_expiry() {
     );
     let reply = commit(session).await;
     assert!(
-        reply.set_cookies.iter().all(|c| !c.contains("Max-Age")),
-        "{reply:?}"
+        reply.set_cookies.is_empty(),
+        "the browser-session cookie needs no refresh, and gets no Max-Age: {reply:?}"
     );
     let record = app.handle.get(&id).await.unwrap().unwrap();
     assert_eq!(
@@ -265,6 +265,13 @@ async fn expire_makes_a_browser_session_cookie_and_keeps_the_store_expiry() {
         Some(app.clock.now() + 30 * MIN),
         "the policy still applies"
     );
+
+    // A new id (sign-in) keeps the cookie a browser-session one.
+    let session = app.sessions().start(&request("GET", "/", Some(&cookie)));
+    session.cycle_id().await.unwrap();
+    let reply = commit(session).await;
+    assert_ne!(TestApp::id_of(&reply.cookie_pair()), id);
+    assert!(!reply.set_cookie().contains("Max-Age"), "{reply:?}");
 
     // A visitor without a session who calls expire() gets no session and no cookie.
     let session = app.sessions().start(&request("GET", "/", None));
