@@ -3,7 +3,7 @@
 use std::future::{Ready, ready};
 use std::ops::Deref;
 
-use actix_web::dev::Payload;
+use actix_web::dev::{Payload, ServiceRequest};
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use sessionbank_core::{SessionHandle, StoreHandle};
 
@@ -81,11 +81,52 @@ impl FromRequest for Session {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(
-            req.extensions()
-                .get::<Session>()
-                .cloned()
-                .ok_or(SessionMiddlewareMissing),
-        )
+        ready(req.session())
+    }
+}
+
+/// The request's [`Session`] where no extractor runs: in a guard, in another middleware, in an
+/// error handler.
+///
+/// A middleware sees the session only if it runs inside [`SessionMiddleware`](crate::SessionMiddleware),
+/// that is, if it was `.wrap`ped *before* it (actix-web runs the last `.wrap` first).
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::HttpRequest;
+/// use sessionbank_actix::{SessionError, SessionExt};
+///
+/// async fn whoami(request: HttpRequest) -> actix_web::Result<String> {
+///     let session = request.session()?;
+///     let user: Option<String> = session.get("user").await.map_err(SessionError::from)?;
+///     Ok(user.unwrap_or_else(|| "nobody".into()))
+/// }
+/// ```
+pub trait SessionExt {
+    /// The request's session.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionMiddlewareMissing`] when the request did not pass through
+    /// [`SessionMiddleware`](crate::SessionMiddleware).
+    fn session(&self) -> Result<Session, SessionMiddlewareMissing>;
+}
+
+impl SessionExt for HttpRequest {
+    fn session(&self) -> Result<Session, SessionMiddlewareMissing> {
+        self.extensions()
+            .get::<Session>()
+            .cloned()
+            .ok_or(SessionMiddlewareMissing)
+    }
+}
+
+impl SessionExt for ServiceRequest {
+    fn session(&self) -> Result<Session, SessionMiddlewareMissing> {
+        self.extensions()
+            .get::<Session>()
+            .cloned()
+            .ok_or(SessionMiddlewareMissing)
     }
 }

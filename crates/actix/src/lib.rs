@@ -78,7 +78,7 @@ mod middleware;
 mod service;
 
 pub use error::{SESSION_MIDDLEWARE_MISSING_BODY, SessionError, SessionMiddlewareMissing};
-pub use extractor::Session;
+pub use extractor::{Session, SessionExt};
 pub use future::ResponseFuture;
 pub use middleware::SessionMiddleware;
 pub use service::SessionService;

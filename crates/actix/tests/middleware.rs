@@ -440,3 +440,51 @@ async fn the_session_works_from_a_spawned_task() {
     );
     assert_eq!(app.send("GET", "/count", Some(&cookie)).await.body, "3");
 }
+
+/// actix-web only: `SessionExt` reaches the session from the `HttpRequest` (and from a
+/// `ServiceRequest` in a middleware inside `SessionMiddleware`).
+#[actix_web::test]
+async fn the_session_is_reachable_from_the_request() {
+    use actix_web::HttpRequest;
+    use actix_web::dev::Service as _;
+    use sessionbank_actix::SessionExt;
+
+    async fn from_request(request: HttpRequest) -> Result<String, actix_web::Error> {
+        let session = request.session()?;
+        session
+            .insert("via", "request")
+            .await
+            .map_err(SessionError::from)?;
+        Ok("ok".into())
+    }
+    let app = TestApp::new();
+    let service = init_service(
+        App::new()
+            .route("/from-request", web::post().to(from_request))
+            // Runs inside SessionMiddleware (wrapped before it): the session is there.
+            .wrap_fn(|request, service| {
+                let found = request.session().is_ok();
+                let future = service.call(request);
+                async move {
+                    assert!(found, "no session in the inner middleware");
+                    future.await
+                }
+            })
+            .wrap(app.middleware_with_keys(app.keys.clone())),
+    )
+    .await;
+    let reply = send(&service, "POST", "/from-request", None).await;
+    assert_eq!(reply.body, "ok");
+    let id = TestApp::id_of(&reply.cookie_pair());
+    assert_eq!(
+        app.handle.get(&id).await.unwrap().unwrap().data["via"],
+        "request"
+    );
+
+    // Without the middleware: the named error, a fixed 500.
+    let service =
+        init_service(App::new().route("/from-request", web::post().to(from_request))).await;
+    let reply = send(&service, "POST", "/from-request", None).await;
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.body, SESSION_MIDDLEWARE_MISSING_BODY);
+}

@@ -31,8 +31,11 @@ use tokio::sync::Notify;
 /// Text planted in injected failures; it must never reach a response.
 const SECRET_ERROR_TEXT: &str = "db-password=hunter2 at 10.0.0.7";
 
-/// The session TTL of the apps here: short, because the disk store runs on the real clock.
-const TTL_MS: u64 = 1_000;
+/// The session TTL of the apps here: short, because the disk store runs on the real clock, yet
+/// long enough that each "still live" check has 0.4 × TTL (800 ms) of slack for a slow,
+/// fsyncing request on a busy machine. ("Expired" checks cannot be early: real time only
+/// moves on.)
+const TTL_MS: u64 = 2_000;
 
 /// Lets a test hold a handler between actix-session's load and its write.
 #[derive(Default)]
