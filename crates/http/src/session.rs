@@ -73,6 +73,8 @@ fn check_key(key: &str, operation: Operation) -> Result<()> {
 /// see [`SessionHandle`] for the details.
 ///
 /// Cheap to clone; clones share the session. Its `Debug` never shows the id or the values.
+/// Nothing is saved until `commit`: a session dropped without it loses this request's
+/// changes, as a request that failed would (`end` and `cycle_id` act on the store at once).
 ///
 /// # Examples
 ///
