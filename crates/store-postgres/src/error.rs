@@ -48,7 +48,7 @@ fn classify(err: &tokio_postgres::Error) -> (ErrorKind, &'static str) {
     } else if text.starts_with("22") {
         (
             ErrorKind::InvalidInput,
-            "PostgreSQL refused a value (jsonb cannot hold \\u0000, for one)",
+            "PostgreSQL refused a value (a time out of range, or a string with \\u0000, which jsonb cannot hold)",
         )
     } else if *code == SqlState::UNDEFINED_TABLE
         || *code == SqlState::UNDEFINED_COLUMN

@@ -91,16 +91,45 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
+/// The earliest time stored: 0001-01-01T00:00:00Z.
+const MIN_MILLIS: i64 = -62_135_596_800_000;
+/// The latest time stored: 9999-12-31T23:59:59.999Z.
+const MAX_MILLIS: i64 = 253_402_300_799_999;
+
+/// A time as the driver binds it, clamped to years 1–9999 (a deadline that saturated, say with
+/// a huge `browser_idle`, becomes 9999-12-31; the driver would overflow far beyond).
 fn st(t: Timestamp) -> SystemTime {
-    t.to_system_time()
+    Timestamp::from_millis(t.as_millis().clamp(MIN_MILLIS, MAX_MILLIS)).to_system_time()
+}
+
+/// Refuses a time the caller gave outside years 1–9999, rather than storing another one.
+fn check_times(operation: Operation, times: &[Option<Timestamp>]) -> Result<()> {
+    if times
+        .iter()
+        .flatten()
+        .all(|t| (MIN_MILLIS..=MAX_MILLIS).contains(&t.as_millis()))
+    {
+        return Ok(());
+    }
+    Err(Error::new(
+        sessionbank_core::ErrorKind::InvalidInput,
+        operation,
+        "a session time lies outside the years 1 to 9999, which the PostgreSQL store keeps",
+    )
+    .with_backend(BACKEND))
 }
 
 fn ts(t: SystemTime) -> Timestamp {
     Timestamp::from_system_time(t)
 }
 
+/// A `browser_idle` in milliseconds for SQL interval arithmetic, capped at 1,000 years so that
+/// `now() + browser_idle` stays within PostgreSQL's range.
 fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    const THOUSAND_YEARS: i64 = 1000 * 365 * 86_400_000;
+    i64::try_from(d.as_millis())
+        .unwrap_or(i64::MAX)
+        .min(THOUSAND_YEARS)
 }
 
 impl PostgresStore {
@@ -408,6 +437,14 @@ impl PostgresStore {
             Operation::Create => &self.inner.sql.create,
             _ => &self.inner.sql.set,
         };
+        check_times(
+            operation,
+            &[
+                record.expires_at,
+                Some(record.created_at),
+                Some(record.last_access),
+            ],
+        )?;
         let deadline = self.deadline(record);
         let data = Json(&record.data);
         match self.inner.sql.layout {
@@ -490,6 +527,7 @@ impl Store for PostgresStore {
 
     async fn update(&self, id: &SessionId, patch: &Patch) -> Result<()> {
         let op = Operation::Update;
+        check_times(op, &[patch.expires_at.flatten()])?;
         self.run(op, async {
             let set = Json(&patch.set);
             let unset: Vec<&str> = patch.unset.iter().map(String::as_str).collect();
@@ -539,6 +577,7 @@ impl Store for PostgresStore {
 
     async fn touch(&self, id: &SessionId, expires_at: Option<Timestamp>) -> Result<()> {
         let op = Operation::Touch;
+        check_times(op, &[expires_at])?;
         self.run(op, async {
             let rows = match self.inner.sql.layout {
                 Layout::Native => {

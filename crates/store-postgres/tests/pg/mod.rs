@@ -42,6 +42,7 @@ tests![
     a_server_that_goes_away_gives_unavailable,
     update_merges_in_one_statement_and_never_resurrects,
     secrets_stay_out_of_errors,
+    extreme_times_are_refused_or_clamped_never_a_panic,
 ];
 
 /// The tests, as trials named `postgres::own::<name>`.
@@ -858,5 +859,45 @@ async fn secrets_stay_out_of_errors(url: String) -> anyhow::Result<()> {
     ensure!(!text.contains("hunter2"), "{text}");
     ensure!(text.contains("***"), "the target is shown redacted: {text}");
     let _ = url;
+    Ok(())
+}
+
+async fn extreme_times_are_refused_or_clamped_never_a_panic(url: String) -> anyhow::Result<()> {
+    let table = random_name();
+    let store = PostgresStore::builder(&url)?
+        .table(&table)
+        .browser_idle(Duration::MAX)
+        .open()
+        .await?;
+    let id = id()?;
+    let far = Record::new(Timestamp::now()).expiring_at(Timestamp::from_millis(i64::MAX));
+    let err = store
+        .set(&id, &far)
+        .await
+        .err()
+        .context("year 292 million")?;
+    ensure!(err.kind() == ErrorKind::InvalidInput, "{}", err.chain());
+    let err = store
+        .set(
+            &id,
+            &record(hour()).expiring_at(Timestamp::from_millis(i64::MIN)),
+        )
+        .await
+        .err()
+        .context("before year 1")?;
+    ensure!(err.kind() == ErrorKind::InvalidInput, "{}", err.chain());
+    // A browser session with an unbounded browser_idle: the deadline is clamped to year 9999.
+    let browser = Record::new(Timestamp::now());
+    store.set(&id, &browser).await?;
+    ensure!(store.get(&id).await? == Some(browser), "kept and read back");
+    store.update(&id, &Patch::new().set("a", json!(1))).await?;
+    store.touch(&id, None).await?;
+    let err = store
+        .touch(&id, Some(Timestamp::from_millis(i64::MAX)))
+        .await
+        .err()
+        .context("touch far away")?;
+    ensure!(err.kind() == ErrorKind::InvalidInput);
+    ensure!(store.get(&id).await?.is_some());
     Ok(())
 }
