@@ -1,12 +1,15 @@
-//! What the store keeps in Redis: key names, the hash fields of one session, and the page
-//! cursor of `all`.
+//! What the store keeps in Redis: key names, the encoding of one session, and the page cursor
+//! of `all`.
 //!
-//! - `PREFIX s:ID`: a hash per session. Fields `c` (created, ms since the epoch), `a` (last
-//!   access, ms), `e` (expiry, ms; absent for a browser session), `o` (owner; absent when none),
-//!   and `d:KEY` = the JSON text of each top-level data key. Its Redis TTL is the session's
-//!   deadline (`PEXPIREAT`).
+//! - `PREFIX s:ID`: a string per session, whose Redis TTL is the session's deadline
+//!   (`PXAT`). The value is a list of length-prefixed tokens, `LEN:BYTES` each (LEN in decimal
+//!   bytes): `sb1` (the format), created (ms since the epoch), last access (ms), expiry (ms, or
+//!   empty for a browser session), owner (empty for none, `=` then the owner), then for each
+//!   top-level data key its name and its JSON text. The Lua scripts split and rebuild it with
+//!   plain string functions, so a value is never re-encoded: it round-trips byte for byte.
 //! - `PREFIX o:{OWNER}`: a set of the owner's session ids (a hash tag, so one slot), whose TTL
-//!   reaches the deadline of its longest-lived session; ids of dead sessions are pruned when read.
+//!   reaches the deadline of its longest-lived session; ids of sessions that died or changed
+//!   owner are pruned when the set is read.
 
 use sessionbank_core::{Data, Record, SessionId, Timestamp};
 
@@ -67,70 +70,117 @@ impl Keys {
     }
 }
 
-/// The hash field of a data key.
-pub(crate) fn data_field(key: &str) -> String {
-    let mut field = String::with_capacity(key.len() + 2);
-    field.push_str("d:");
-    field.push_str(key);
-    field
+/// The format token every session value starts with.
+pub(crate) const FORMAT: &str = "sb1";
+
+fn token(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(bytes.len().to_string().as_bytes());
+    out.push(b':');
+    out.extend_from_slice(bytes);
 }
 
-/// A record as hash field/value pairs, flattened.
-pub(crate) fn encode(record: &Record) -> Result<Vec<String>, &'static str> {
-    let mut fields = Vec::with_capacity(8 + 2 * record.data.len());
-    fields.push("c".to_owned());
-    fields.push(record.created_at.as_millis().to_string());
-    fields.push("a".to_owned());
-    fields.push(record.last_access.as_millis().to_string());
-    if let Some(e) = record.expires_at {
-        fields.push("e".to_owned());
-        fields.push(e.as_millis().to_string());
+/// A record as the session value.
+pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, &'static str> {
+    let mut out = Vec::with_capacity(64 + 32 * record.data.len());
+    token(&mut out, FORMAT.as_bytes());
+    token(
+        &mut out,
+        record.created_at.as_millis().to_string().as_bytes(),
+    );
+    token(
+        &mut out,
+        record.last_access.as_millis().to_string().as_bytes(),
+    );
+    match record.expires_at {
+        Some(e) => token(&mut out, e.as_millis().to_string().as_bytes()),
+        None => token(&mut out, b""),
     }
-    if let Some(o) = &record.owner {
-        fields.push("o".to_owned());
-        fields.push(o.clone());
+    match &record.owner {
+        Some(o) => {
+            let mut owner = Vec::with_capacity(o.len() + 1);
+            owner.push(b'=');
+            owner.extend_from_slice(o.as_bytes());
+            token(&mut out, &owner);
+        }
+        None => token(&mut out, b""),
     }
     for (k, v) in &record.data {
-        fields.push(data_field(k));
-        fields.push(serde_json::to_string(v).map_err(|_| "a value does not encode as JSON")?);
+        token(&mut out, k.as_bytes());
+        let json = serde_json::to_vec(v).map_err(|_| "a value does not encode as JSON")?;
+        token(&mut out, &json);
     }
-    Ok(fields)
+    Ok(out)
 }
 
-fn millis(text: &str) -> Result<Timestamp, &'static str> {
-    text.parse()
-        .map(Timestamp::from_millis)
-        .map_err(|_| "a stored timestamp is not a number")
-}
-
-/// A session's hash fields back into a record.
-pub(crate) fn decode(fields: Vec<(String, String)>) -> Result<Record, &'static str> {
-    let mut data = serde_json::Map::new();
-    let mut created = None;
-    let mut last_access = None;
-    let mut expires = None;
-    let mut owner = None;
-    for (field, value) in fields {
-        match field.as_str() {
-            "c" => created = Some(millis(&value)?),
-            "a" => last_access = Some(millis(&value)?),
-            "e" => expires = Some(millis(&value)?),
-            "o" => owner = Some(value),
-            other => {
-                let Some(key) = other.strip_prefix("d:") else {
-                    return Err("a stored session has an unknown field");
-                };
-                let value =
-                    serde_json::from_str(&value).map_err(|_| "a stored value is not JSON")?;
-                data.insert(key.to_owned(), value);
-            }
+/// Splits a value into its tokens.
+fn tokens(mut bytes: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
+    let mut items = Vec::new();
+    while !bytes.is_empty() {
+        let colon = bytes
+            .iter()
+            .position(|b| *b == b':')
+            .ok_or("a stored session is truncated")?;
+        let len: usize = std::str::from_utf8(&bytes[..colon])
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or("a stored session has a bad length")?;
+        let rest = &bytes[colon + 1..];
+        if rest.len() < len {
+            return Err("a stored session is truncated");
         }
+        items.push(&rest[..len]);
+        bytes = &rest[len..];
     }
-    let created_at = created.ok_or("a stored session has no created time")?;
-    let last_access = last_access.ok_or("a stored session has no last access time")?;
+    Ok(items)
+}
+
+fn millis(bytes: &[u8]) -> Result<Timestamp, &'static str> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .map(Timestamp::from_millis)
+        .ok_or("a stored timestamp is not a number")
+}
+
+/// The owner token: empty for none, `=` then the owner.
+fn owner_of(bytes: &[u8]) -> Result<Option<String>, &'static str> {
+    match bytes.split_first() {
+        None => Ok(None),
+        Some((b'=', rest)) => String::from_utf8(rest.to_vec())
+            .map(Some)
+            .map_err(|_| "a stored owner is not UTF-8"),
+        Some(_) => Err("a stored owner is malformed"),
+    }
+}
+
+/// The owner token a script returned (`''` or `=OWNER`).
+pub(crate) fn owner_token(bytes: &[u8]) -> Option<String> {
+    owner_of(bytes).ok().flatten()
+}
+
+/// A session value back into a record.
+pub(crate) fn decode(value: &[u8]) -> Result<Record, &'static str> {
+    let items = tokens(value)?;
+    if items.len() < 5 || items[0] != FORMAT.as_bytes() || items.len() % 2 == 0 {
+        return Err("a stored session is not in this store's format");
+    }
+    let created_at = millis(items[1])?;
+    let last_access = millis(items[2])?;
+    let expires_at = if items[3].is_empty() {
+        None
+    } else {
+        Some(millis(items[3])?)
+    };
+    let owner = owner_of(items[4])?;
+    let mut data = serde_json::Map::new();
+    for pair in items[5..].chunks_exact(2) {
+        let key = String::from_utf8(pair[0].to_vec()).map_err(|_| "a stored key is not UTF-8")?;
+        let value = serde_json::from_slice(pair[1]).map_err(|_| "a stored value is not JSON")?;
+        data.insert(key, value);
+    }
     Ok(Record {
         data: Data::from(data),
-        expires_at: expires,
+        expires_at,
         created_at,
         last_access,
         owner,
@@ -196,17 +246,18 @@ mod tests {
         let now = Timestamp::from_millis(1_700_000_000_123);
         let record = Record::new(now)
             .with_data(
-                Data::from_value(json!({"a": [], "b": {}, "c": 1.5, "big": 9_007_199_254_740_993_u64, "d:x": "y"}))
+                Data::from_value(json!({"a": [], "b": {}, "c": 1.5, "big": 9_007_199_254_740_993_u64, "d:x": "y", "": "empty key", "colon:7:": "3:a"}))
                     .unwrap_or_default(),
             )
             .expiring_at(Timestamp::from_millis(1_700_000_060_000))
             .owned_by("ada");
-        let fields = encode(&record).unwrap();
-        let pairs: Vec<(String, String)> = fields
-            .chunks(2)
-            .map(|p| (p[0].clone(), p[1].clone()))
-            .collect();
-        let back = decode(pairs).unwrap();
+        let value = encode(&record).unwrap();
+        let back = decode(&value).unwrap();
+        let browser = Record::new(now).owned_by("");
+        assert_eq!(decode(&encode(&browser).unwrap()).unwrap(), browser);
+        assert!(decode(b"3:sb1").is_err());
+        assert!(decode(b"3:sb11:1").is_err());
+        assert!(decode(b"garbage").is_err());
         assert_eq!(back, record);
         assert_eq!(sorted(&back.data), sorted(&record.data));
     }

@@ -1,161 +1,118 @@
 //! The Lua scripts: each touches the keys of one hash slot only, so each runs on a cluster too.
 //! redis-rs sends them with EVALSHA and falls back on EVAL (loading them) after NOSCRIPT.
+//!
+//! The session value is a list of `LEN:BYTES` tokens (see `layout.rs`); the scripts split it
+//! with `string.find`/`string.sub` and rebuild it with `table.concat`, so the JSON of each value
+//! is never parsed and comes back byte for byte.
 
 use std::sync::LazyLock;
 
 use redis::Script;
 
-/// Writes a whole record (`set`, or `create` when ARGV[1] is `create`).
-///
-/// KEYS[1] session. ARGV[1] `set`|`create`, ARGV[2] deadline (ms since the epoch), ARGV[3..]
-/// field/value pairs. Returns `{0}` when `create` found a live session, else `{1[, old owner]}`.
-pub(crate) static WRITE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local key = KEYS[1]
-if ARGV[1] == 'create' and redis.call('EXISTS', key) == 1 then return {0} end
-local old = redis.call('HGET', key, 'o')
-redis.call('DEL', key)
-local n = #ARGV
-local i = 3
-while i <= n do
-  local j = math.min(i + 999, n)
-  redis.call('HSET', key, unpack(ARGV, i, j))
-  i = j + 1
+/// The shared Lua helpers: `split(value)` into tokens, `join(tokens)` back.
+const HELPERS: &str = r"
+local function split(s)
+  local items, pos, n = {}, 1, #s
+  while pos <= n do
+    local colon = string.find(s, ':', pos, true)
+    if not colon then return nil end
+    local len = tonumber(string.sub(s, pos, colon - 1))
+    if not len then return nil end
+    items[#items + 1] = string.sub(s, colon + 1, colon + len)
+    pos = colon + len + 1
+  end
+  if items[1] ~= 'sb1' or #items < 5 then return nil end
+  return items
 end
-redis.call('PEXPIREAT', key, ARGV[2])
-if old then return {1, old} end
-return {1}
-",
-    )
-});
+local function tok(x) return #x .. ':' .. x end
+";
+
+fn with_helpers(body: &str) -> Script {
+    Script::new(&format!("{HELPERS}{body}"))
+}
 
 /// Applies a patch (and `touch`), only if the session exists.
 ///
 /// KEYS[1] session. ARGV[1] now, ARGV[2] expiry mode `keep`|`browser`|`at`, ARGV[3] the new
 /// expiry (for `at`), ARGV[4] now + browser_idle, ARGV[5] owner mode `keep`|`clear`|`set`,
-/// ARGV[6] the new owner, ARGV[7] the number of field/value pairs to set, then the pairs, then
-/// the fields to delete.
+/// ARGV[6] the new owner, ARGV[7] the number of key/JSON pairs to set, then the pairs, then
+/// the keys to remove.
 ///
-/// Returns `{0}` when the session is gone, else `{1, deadline, old owner or '', has old (0|1),
-/// new owner or '', has new (0|1)}`.
+/// Returns `{0}` when the session is gone, else `{1, deadline, owner token, browser}` (the
+/// owner token `''` or `=OWNER`; browser 1 for a browser session).
 pub(crate) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    with_helpers(
         r"
 local key = KEYS[1]
-if redis.call('EXISTS', key) == 0 then return {0} end
-local old = redis.call('HGET', key, 'o')
+local s = redis.call('GET', key)
+if not s then return {0} end
+local items = split(s)
+if not items then return redis.error_reply('sessionbank: a stored session is malformed') end
+local data, order = {}, {}
+for i = 6, #items - 1, 2 do
+  local k = items[i]
+  if data[k] == nil then order[#order + 1] = k end
+  data[k] = items[i + 1]
+end
 local last = 7 + 2 * tonumber(ARGV[7])
-local i = 8
-while i <= last do
-  local j = math.min(i + 999, last)
-  redis.call('HSET', key, unpack(ARGV, i, j))
-  i = j + 1
+for i = 8, last, 2 do
+  local k = ARGV[i]
+  if data[k] == nil then order[#order + 1] = k end
+  data[k] = ARGV[i + 1]
 end
-local n = #ARGV
-i = last + 1
-while i <= n do
-  local j = math.min(i + 999, n)
-  redis.call('HDEL', key, unpack(ARGV, i, j))
-  i = j + 1
+for i = last + 1, #ARGV do data[ARGV[i]] = false end
+items[3] = ARGV[1]
+if ARGV[2] == 'at' then items[4] = ARGV[3] elseif ARGV[2] == 'browser' then items[4] = '' end
+local deadline = items[4]
+if deadline == '' then deadline = ARGV[4] end
+if ARGV[5] == 'set' then items[5] = '=' .. ARGV[6] elseif ARGV[5] == 'clear' then items[5] = '' end
+local out = {}
+for i = 1, 5 do out[#out + 1] = tok(items[i]) end
+for _, k in ipairs(order) do
+  local v = data[k]
+  if v then
+    out[#out + 1] = tok(k)
+    out[#out + 1] = tok(v)
+  end
 end
-redis.call('HSET', key, 'a', ARGV[1])
-local deadline
-if ARGV[2] == 'at' then
-  redis.call('HSET', key, 'e', ARGV[3])
-  deadline = ARGV[3]
-elseif ARGV[2] == 'browser' then
-  redis.call('HDEL', key, 'e')
-  deadline = ARGV[4]
-else
-  deadline = redis.call('HGET', key, 'e') or ARGV[4]
-end
-local owner = old
-if ARGV[5] == 'set' then
-  redis.call('HSET', key, 'o', ARGV[6])
-  owner = ARGV[6]
-elseif ARGV[5] == 'clear' then
-  redis.call('HDEL', key, 'o')
-  owner = false
-end
-redis.call('PEXPIREAT', key, deadline)
-return {1, deadline, old or '', old and 1 or 0, owner or '', owner and 1 or 0}
-",
-    )
-});
-
-/// Deletes a session. KEYS[1] session. Returns `{deleted (0|1)[, owner]}`.
-pub(crate) static DESTROY: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local old = redis.call('HGET', KEYS[1], 'o')
-local n = redis.call('DEL', KEYS[1])
-if old then return {n, old} end
-return {n}
+redis.call('SET', key, table.concat(out), 'PXAT', deadline)
+if items[4] == '' then return {1, deadline, items[5], 1} end
+return {1, deadline, items[5], 0}
 ",
     )
 });
 
 /// Renames within one server (standalone and sentinel): KEYS[1] old, KEYS[2] new; ARGV[1] now,
 /// ARGV[2] now + browser_idle. Returns `{0}` (old gone), `{-1}` (new taken) or
-/// `{1, deadline[, owner]}`.
+/// `{1, deadline, owner token}`.
 pub(crate) static RENAME: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    with_helpers(
         r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+local s = redis.call('GET', KEYS[1])
+if not s then return {0} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {-1} end
-redis.call('RENAME', KEYS[1], KEYS[2])
-redis.call('HSET', KEYS[2], 'a', ARGV[1])
-local deadline = redis.call('HGET', KEYS[2], 'e')
-if not deadline then
-  deadline = ARGV[2]
-  redis.call('PEXPIREAT', KEYS[2], deadline)
-end
-local owner = redis.call('HGET', KEYS[2], 'o')
-if owner then return {1, deadline, owner} end
-return {1, deadline}
+local items = split(s)
+if not items then return redis.error_reply('sessionbank: a stored session is malformed') end
+local rest_at = 1
+for i = 1, 5 do rest_at = rest_at + #tok(items[i]) end
+items[3] = ARGV[1]
+local deadline = items[4]
+if deadline == '' then deadline = ARGV[2] end
+local head = {}
+for i = 1, 5 do head[#head + 1] = tok(items[i]) end
+redis.call('SET', KEYS[2], table.concat(head) .. string.sub(s, rest_at), 'PXAT', deadline)
+redis.call('DEL', KEYS[1])
+return {1, deadline, items[5]}
 ",
     )
 });
 
-/// Cluster rename, step 1 (the old id's slot): KEYS[1] old. Returns `{0}` or `{1, dump}`.
-pub(crate) static DUMP: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
-return {1, redis.call('DUMP', KEYS[1])}
-",
-    )
-});
-
-/// Cluster rename, step 2 (the new id's slot): KEYS[1] new; ARGV[1] the dump, ARGV[2] now,
-/// ARGV[3] now + browser_idle, ARGV[4] `nx` or `replace`. Returns `{-1}` (new taken, with
-/// `nx`) or `{1, deadline[, owner]}`.
-pub(crate) static RESTORE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if ARGV[4] == 'nx' then
-  if redis.call('EXISTS', KEYS[1]) == 1 then return {-1} end
-  redis.call('RESTORE', KEYS[1], 0, ARGV[1])
-else
-  redis.call('RESTORE', KEYS[1], 0, ARGV[1], 'REPLACE')
-end
-redis.call('HSET', KEYS[1], 'a', ARGV[2])
-local deadline = redis.call('HGET', KEYS[1], 'e') or ARGV[3]
-redis.call('PEXPIREAT', KEYS[1], deadline)
-local owner = redis.call('HGET', KEYS[1], 'o')
-if owner then return {1, deadline, owner} end
-return {1, deadline}
-",
-    )
-});
-
-/// Cluster rename, step 3 (the old id's slot): deletes KEYS[1] only if it still dumps as
+/// Cluster rename, last step (the old id's slot): deletes KEYS[1] only if it still holds
 /// ARGV[1]. Returns 1 (deleted), 0 (already gone) or -1 (changed meanwhile).
 pub(crate) static DELETE_IF_UNCHANGED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-local now = redis.call('DUMP', KEYS[1])
+local now = redis.call('GET', KEYS[1])
 if not now then return 0 end
 if now == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return -1

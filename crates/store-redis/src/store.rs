@@ -1,5 +1,5 @@
-//! The [`Store`] implementation: one hash per session, Lua scripts for every read-modify-write,
-//! Redis TTLs for expiry, and a set per owner.
+//! The [`Store`] implementation: one string per session, Lua scripts for every
+//! read-modify-write, Redis TTLs for expiry, and a set per owner.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -22,7 +22,7 @@ use crate::scripts;
 /// How many keys one `SCAN` call asks for.
 pub const SCAN_COUNT: usize = 1000;
 
-/// A Redis store: one hash per session under `PREFIX s:ID`, expired by Redis itself (a TTL at
+/// A Redis store: one string per session under `PREFIX s:ID`, expired by Redis itself (a TTL at
 /// the session's deadline, in milliseconds), with a set per owner under `PREFIX o:{OWNER}`.
 ///
 /// Cheap to clone (the connection is shared and multiplexed). See the crate docs and `docs.md`
@@ -73,13 +73,6 @@ impl fmt::Debug for RedisStore {
             .field("cluster", &self.inner.conn.is_cluster())
             .finish()
     }
-}
-
-/// What a session-key script reports about the session's owner afterwards.
-struct Written {
-    deadline: i64,
-    old_owner: Option<String>,
-    new_owner: Option<String>,
 }
 
 fn int(v: &Value) -> Option<i64> {
@@ -184,16 +177,14 @@ impl RedisStore {
         }
     }
 
-    /// Reads one session's hash and decodes it; `None` when absent or past its deadline.
+    /// Reads one session and decodes it; `None` when absent or past its deadline.
     async fn read(&self, operation: Operation, id: &SessionId) -> Result<Option<Record>> {
         let key = self.inner.keys.session(id);
-        let fields: Vec<(String, String)> = self
-            .query(operation, redis::cmd("HGETALL").arg(&key))
-            .await?;
-        if fields.is_empty() {
+        let value: Option<Vec<u8>> = self.query(operation, redis::cmd("GET").arg(&key)).await?;
+        let Some(value) = value else {
             return Ok(None);
-        }
-        let record = layout::decode(fields).map_err(|what| self.corrupt(operation, what))?;
+        };
+        let record = layout::decode(&value).map_err(|what| self.corrupt(operation, what))?;
         if record.is_live(Timestamp::now(), self.inner.browser_idle) {
             Ok(Some(record))
         } else {
@@ -201,66 +192,29 @@ impl RedisStore {
         }
     }
 
-    /// Writes a whole record; `create` refuses a live id.
+    /// Writes a whole record with one `SET … PXAT deadline` (`NX` for `create`), then adds it
+    /// to its owner's set.
     async fn write(&self, operation: Operation, id: &SessionId, record: &Record) -> Result<()> {
         let key = self.inner.keys.session(id);
         let deadline = record.deadline(self.inner.browser_idle).as_millis();
-        let fields = layout::encode(record).map_err(|what| {
+        let value = layout::encode(record).map_err(|what| {
             Error::new(ErrorKind::InvalidInput, operation, what).with_backend(BACKEND)
         })?;
-        let mut invocation = scripts::WRITE.key(&key);
-        invocation
-            .arg(if operation == Operation::Create {
-                "create"
-            } else {
-                "set"
-            })
-            .arg(deadline);
-        for field in &fields {
-            invocation.arg(field.as_bytes());
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&key).arg(value).arg("PXAT").arg(deadline);
+        if operation == Operation::Create {
+            cmd.arg("NX");
         }
-        let answer = self.invoke(operation, invocation).await?;
-        match answer.first().and_then(int) {
-            Some(0) => Err(Error::already_exists(operation).with_backend(BACKEND)),
-            Some(1) => {
-                let old_owner = answer.get(1).and_then(text);
-                self.reindex(
-                    operation,
-                    id,
-                    &Written {
-                        deadline,
-                        old_owner,
-                        new_owner: record.owner.clone(),
-                    },
-                )
-                .await
-            }
-            _ => Err(self.corrupt(operation, "the write script answered something unexpected")),
+        let answer: Option<String> = self.query(operation, &cmd).await?;
+        if answer.is_none() {
+            return Err(Error::already_exists(operation).with_backend(BACKEND));
         }
-    }
-
-    /// Brings the owner index in line after a write: the new owner's set gains the id (its TTL
-    /// reaching the session's deadline), the old owner's set loses it.
-    async fn reindex(&self, operation: Operation, id: &SessionId, written: &Written) -> Result<()> {
-        let now = Timestamp::now().as_millis();
-        let add = async {
-            match &written.new_owner {
-                Some(owner) if written.deadline > now => {
-                    self.owner_add(operation, owner, id, written.deadline).await
-                }
-                _ => Ok(()),
+        match &record.owner {
+            Some(owner) if deadline > Timestamp::now().as_millis() => {
+                self.owner_add(operation, owner, id, deadline).await
             }
-        };
-        let remove = async {
-            match &written.old_owner {
-                Some(old) if written.new_owner.as_ref() != Some(old) || written.deadline <= now => {
-                    self.owner_remove(operation, old, id).await
-                }
-                _ => Ok(()),
-            }
-        };
-        let (a, r) = tokio::join!(add, remove);
-        a.and(r)
+            _ => Ok(()),
+        }
     }
 
     async fn owner_add(
@@ -284,29 +238,18 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Removes `id` from `owner`'s set, then reads the session's owner again and adds it back
-    /// if a concurrent write gave it to `owner` meanwhile: with "write the session, then add to
-    /// the set" on the other side, a session owned by `owner` is never left out of its set.
+    /// Removes `id` from `owner`'s set, then reads the session again and adds it back if a
+    /// concurrent write gave it to `owner` meanwhile: writers change the session first and add
+    /// it to the set second, so a session owned by `owner` is never left out of its set.
     async fn owner_remove(&self, operation: Operation, owner: &str, id: &SessionId) -> Result<()> {
         let key = self.inner.keys.owner(owner);
         let _: i64 = self
             .query(operation, redis::cmd("SREM").arg(&key).arg(id.as_str()))
             .await?;
-        let fields: (Option<String>, Option<i64>, Option<i64>) = self
-            .query(
-                operation,
-                redis::cmd("HMGET")
-                    .arg(self.inner.keys.session(id))
-                    .arg("o")
-                    .arg("e")
-                    .arg("a"),
-            )
-            .await?;
-        if let (Some(current), expires, Some(last_access)) = fields
-            && current == owner
+        if let Some(record) = self.read(operation, id).await?
+            && record.owner.as_deref() == Some(owner)
         {
-            let deadline = expires
-                .unwrap_or_else(|| self.browser_deadline(Timestamp::from_millis(last_access)));
+            let deadline = record.deadline(self.inner.browser_idle).as_millis();
             self.owner_add(operation, owner, id, deadline).await?;
         }
         Ok(())
@@ -331,7 +274,7 @@ impl RedisStore {
         };
         invocation.arg(patch.set.len());
         for (k, v) in &patch.set {
-            let value = serde_json::to_string(v).map_err(|_| {
+            let value = serde_json::to_vec(v).map_err(|_| {
                 Error::new(
                     ErrorKind::InvalidInput,
                     operation,
@@ -339,51 +282,43 @@ impl RedisStore {
                 )
                 .with_backend(BACKEND)
             })?;
-            invocation.arg(layout::data_field(k)).arg(value);
+            invocation.arg(k.as_str()).arg(value);
         }
         for k in &patch.unset {
-            invocation.arg(layout::data_field(k));
+            invocation.arg(k.as_str());
         }
         let answer = self.invoke(operation, invocation).await?;
         match answer.first().and_then(int) {
             Some(0) => Err(Error::gone(operation).with_backend(BACKEND)),
             Some(1) => {
-                let field = |i: usize| answer.get(i);
-                let deadline = field(1).and_then(int).ok_or_else(|| {
+                let deadline = answer.get(1).and_then(int).ok_or_else(|| {
                     self.corrupt(operation, "the update script lost the deadline")
                 })?;
-                let old_owner = (field(3).and_then(int) == Some(1))
-                    .then(|| field(2).and_then(text))
-                    .flatten();
-                let new_owner = (field(5).and_then(int) == Some(1))
-                    .then(|| field(4).and_then(text))
-                    .flatten();
-                if new_owner.is_none() && old_owner.is_none() {
-                    return Ok(());
+                let owner = answer
+                    .get(2)
+                    .and_then(bytes)
+                    .and_then(|t| layout::owner_token(&t));
+                let browser = answer.get(3).and_then(int) == Some(1);
+                // The owner's set must outlive the session: refresh it when the owner or the
+                // deadline may have changed. A plain update of a fixed-expiry session stays one
+                // round trip.
+                let moved = patch.owner.is_some() || patch.expires_at.is_some() || browser;
+                match owner {
+                    Some(owner) if moved && deadline > now.as_millis() => {
+                        self.owner_add(operation, &owner, id, deadline).await
+                    }
+                    _ => Ok(()),
                 }
-                self.reindex(
-                    operation,
-                    id,
-                    &Written {
-                        deadline,
-                        old_owner,
-                        new_owner,
-                    },
-                )
-                .await
             }
             _ => Err(self.corrupt(operation, "the update script answered something unexpected")),
         }
     }
 
+    /// Deletes a session; its id leaves its owner's set when that set is next read.
     async fn delete(&self, operation: Operation, id: &SessionId) -> Result<bool> {
         let key = self.inner.keys.session(id);
-        let answer = self.invoke(operation, scripts::DESTROY.key(&key)).await?;
-        let deleted = answer.first().and_then(int) == Some(1);
-        if let Some(owner) = answer.get(1).and_then(text) {
-            self.owner_remove(operation, &owner, id).await?;
-        }
-        Ok(deleted)
+        let n: i64 = self.query(operation, redis::cmd("DEL").arg(&key)).await?;
+        Ok(n > 0)
     }
 
     /// The addresses of the masters to `SCAN`: one `None` for a single server, every master's
@@ -429,7 +364,7 @@ impl RedisStore {
         node: &Option<(String, u16)>,
         cursor: u64,
         pattern: &str,
-        only_hashes: bool,
+        only_sessions: bool,
     ) -> Result<(u64, Vec<String>)> {
         let mut cmd = redis::cmd("SCAN");
         cmd.arg(cursor)
@@ -437,8 +372,8 @@ impl RedisStore {
             .arg(pattern)
             .arg("COUNT")
             .arg(SCAN_COUNT);
-        if only_hashes {
-            cmd.arg("TYPE").arg("hash");
+        if only_sessions {
+            cmd.arg("TYPE").arg("string");
         }
         let value: Value = match (node, &self.inner.conn) {
             (Some((host, port)), Conn::Cluster(conn)) => {
@@ -466,7 +401,7 @@ impl RedisStore {
         &self,
         operation: Operation,
         pattern: &str,
-        only_hashes: bool,
+        only_sessions: bool,
         mut each: F,
     ) -> Result<()>
     where
@@ -477,7 +412,7 @@ impl RedisStore {
             let mut cursor = 0;
             loop {
                 let (next, keys) = self
-                    .scan(operation, &node, cursor, pattern, only_hashes)
+                    .scan(operation, &node, cursor, pattern, only_sessions)
                     .await?;
                 if !keys.is_empty() {
                     each(keys).await?;
@@ -491,64 +426,61 @@ impl RedisStore {
         Ok(())
     }
 
-    async fn rename_cluster(&self, old: &SessionId, new: &SessionId) -> Result<Written> {
+    /// Rename on a cluster, where the two ids hash to different slots: copy (`SET new … NX`),
+    /// then delete the old id only if it still holds what was copied; if a write changed it in
+    /// between, copy again (up to three times), then delete it. Never loses the session: until
+    /// the delete, both ids hold it. Returns the new deadline and the owner.
+    async fn rename_cluster(
+        &self,
+        old: &SessionId,
+        new: &SessionId,
+    ) -> Result<(i64, Option<String>)> {
         let op = Operation::Rename;
         let old_key = self.inner.keys.session(old);
         let new_key = self.inner.keys.session(new);
-        let mut mode = "nx";
-        let mut last = None;
+        let mut first = true;
+        let mut result = None;
         for _ in 0..3 {
-            let dumped = self.invoke(op, scripts::DUMP.key(&old_key)).await?;
-            let dump = match (dumped.first().and_then(int), dumped.get(1).and_then(bytes)) {
-                (Some(1), Some(dump)) => dump,
-                _ if mode == "nx" => return Err(Error::gone(op).with_backend(BACKEND)),
-                // The old id expired or was destroyed after the copy: the copy stands.
-                _ => break,
-            };
-            let now = Timestamp::now();
-            let mut restore = scripts::RESTORE.key(&new_key);
-            restore
-                .arg(dump.as_slice())
-                .arg(now.as_millis())
-                .arg(self.browser_deadline(now))
-                .arg(mode);
-            let answer = self.invoke(op, restore).await?;
-            match answer.first().and_then(int) {
-                Some(-1) => return Err(Error::already_exists(op).with_backend(BACKEND)),
-                Some(1) => {}
-                _ => {
-                    return Err(self.corrupt(op, "the restore script answered something unexpected"));
+            let original: Option<Vec<u8>> = self.query(op, redis::cmd("GET").arg(&old_key)).await?;
+            let Some(original) = original else {
+                if first {
+                    return Err(Error::gone(op).with_backend(BACKEND));
                 }
+                // Destroyed or expired after the copy: the copy stands.
+                return result.ok_or_else(|| self.corrupt(op, "the rename copied nothing"));
+            };
+            let mut record = layout::decode(&original).map_err(|what| self.corrupt(op, what))?;
+            let now = Timestamp::now();
+            record.last_access = now;
+            let deadline = record.deadline(self.inner.browser_idle).as_millis();
+            let value = layout::encode(&record).map_err(|what| self.corrupt(op, what))?;
+            let mut set = redis::cmd("SET");
+            set.arg(&new_key).arg(value).arg("PXAT").arg(deadline);
+            if first {
+                set.arg("NX");
             }
-            let deadline = answer
-                .get(1)
-                .and_then(int)
-                .ok_or_else(|| self.corrupt(op, "the restore script lost the deadline"))?;
-            last = Some(Written {
-                deadline,
-                old_owner: answer.get(2).and_then(text),
-                new_owner: answer.get(2).and_then(text),
-            });
+            let answer: Option<String> = self.query(op, &set).await?;
+            if answer.is_none() {
+                return Err(Error::already_exists(op).with_backend(BACKEND));
+            }
+            first = false;
+            result = Some((deadline, record.owner.clone()));
             let deleted: i64 = {
                 let mut conn = self.conn();
                 scripts::DELETE_IF_UNCHANGED
                     .key(&old_key)
-                    .arg(dump.as_slice())
+                    .arg(original.as_slice())
                     .invoke_async(&mut conn)
                     .await
                     .map_err(|e| self.err(op, e))?
             };
             if deleted >= 0 {
-                break;
+                return result.ok_or_else(|| self.corrupt(op, "the rename copied nothing"));
             }
-            // The old id changed between the copy and the delete: copy it again.
-            mode = "replace";
         }
-        if mode == "replace" {
-            // Three copies raced three writes: the old id goes now, whatever it holds.
-            let _: i64 = self.query(op, redis::cmd("DEL").arg(&old_key)).await?;
-        }
-        last.ok_or_else(|| self.corrupt(op, "the rename copied nothing"))
+        // Three writes raced three copies: the old id goes now, whatever it holds.
+        let _: i64 = self.query(op, redis::cmd("DEL").arg(&old_key)).await?;
+        result.ok_or_else(|| self.corrupt(op, "the rename copied nothing"))
     }
 }
 
@@ -598,7 +530,7 @@ impl Store for RedisStore {
 
     async fn rename(&self, old: &SessionId, new: &SessionId) -> Result<()> {
         let op = Operation::Rename;
-        let written = if self.is_cluster() {
+        let (deadline, owner) = if self.is_cluster() {
             self.rename_cluster(old, new).await?
         } else {
             let now = Timestamp::now();
@@ -620,18 +552,20 @@ impl Store for RedisStore {
                 .get(1)
                 .and_then(int)
                 .ok_or_else(|| self.corrupt(op, "the rename script lost the deadline"))?;
-            let owner = answer.get(2).and_then(text);
-            Written {
-                deadline,
-                old_owner: owner.clone(),
-                new_owner: owner,
-            }
+            let owner = answer
+                .get(2)
+                .and_then(bytes)
+                .and_then(|t| layout::owner_token(&t));
+            (deadline, owner)
         };
-        if let Some(owner) = &written.new_owner {
-            if written.deadline > Timestamp::now().as_millis() {
-                self.owner_add(op, owner, new, written.deadline).await?;
+        if let Some(owner) = &owner {
+            if deadline > Timestamp::now().as_millis() {
+                self.owner_add(op, owner, new, deadline).await?;
             }
-            self.owner_remove(op, owner, old).await?;
+            let key = self.inner.keys.owner(owner);
+            let _: i64 = self
+                .query(op, redis::cmd("SREM").arg(&key).arg(old.as_str()))
+                .await?;
         }
         Ok(())
     }
