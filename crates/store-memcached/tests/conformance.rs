@@ -340,7 +340,7 @@ async fn memcached_expires_items_itself(servers: String) -> anyhow::Result<()> {
     let record = Record::new(now).expiring_at(now + Duration::from_millis(1500));
     store.set(&id, &record).await?;
     anyhow::ensure!(store.get(&id).await?.is_some(), "live at first");
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
     anyhow::ensure!(
         store.get(&id).await?.is_none(),
         "memcached dropped the item after its exptime"
