@@ -198,9 +198,10 @@ impl Statements {
 
 /// The JSON path of a top-level key for `json_set`/`json_remove`, or `None` when SQLite's path
 /// syntax cannot name it (a key holding `"`, `\` or a control character): such patches take
-/// the read-modify-write path inside one `BEGIN IMMEDIATE` transaction instead.
+/// the read-modify-write path inside one `BEGIN IMMEDIATE` transaction instead. So does the
+/// empty key.
 pub(crate) fn key_path(key: &str) -> Option<String> {
-    if key.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+    if key.is_empty() || key.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
         return None;
     }
     Some(format!("$.\"{key}\""))
@@ -237,5 +238,6 @@ mod tests {
         assert_eq!(key_path("q\"uote"), None);
         assert_eq!(key_path("back\\slash"), None);
         assert_eq!(key_path("nl\n"), None);
+        assert_eq!(key_path(""), None);
     }
 }

@@ -155,6 +155,7 @@ async fn keys_json_paths_cannot_name_still_update_atomically() {
             &Patch::new()
                 .set("dot.ted key", json!(false))
                 .set("$.weird[0]", json!(0.25))
+                .set("", json!("empty key"))
                 .unset("ünï 🐴"),
         )
         .await
@@ -166,6 +167,7 @@ async fn keys_json_paths_cannot_name_still_update_atomically() {
         "new\"key": {"a": [1, true, null]},
         "dot.ted key": false,
         "$.weird[0]": 0.25,
+        "": "empty key",
     });
     assert_eq!(serde_json::Value::from(back.data), expected);
     store.destroy(&id).await.unwrap();
