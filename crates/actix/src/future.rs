@@ -12,8 +12,7 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{HeaderValue, SET_COOKIE};
 use futures::future::BoxFuture;
 use pin_project_lite::pin_project;
-use sessionbank_cookie::Verified;
-use sessionbank_core::session::Outcome;
+use sessionbank_cookie::{SessionResponse, Verified};
 use sessionbank_core::{Error, ErrorKind, Operation, SessionHandle};
 
 use crate::config::SessionConfig;
@@ -38,42 +37,26 @@ impl Finish {
         }
     }
 
-    /// Whether anything can happen after the handler: the session was touched, or the cookie
-    /// needs re-signing with the newest key. If not, the response goes out as it is, without
-    /// allocating.
+    fn response(&self) -> SessionResponse<'_> {
+        let config = &*self.config;
+        SessionResponse::new(
+            &self.handle,
+            &config.cookie,
+            &config.keys,
+            &*config.clock,
+            self.incoming,
+        )
+    }
+
+    /// Whether anything can happen after the handler. If not, the response goes out as it is,
+    /// without allocating.
     fn has_work(&self) -> bool {
-        self.handle.is_loaded() || self.incoming.is_some_and(|v| v.needs_resign())
+        self.response().has_work()
     }
 
     /// Saves the session and returns the `Set-Cookie` header values to append.
     async fn run(self) -> Result<Vec<HeaderValue>, Error> {
-        let outcome = self.handle.finish().await?;
-        let cookie = &self.config.cookie;
-        let keys = &self.config.keys;
-        let resign = self.incoming.is_some_and(|v| v.needs_resign());
-        let cookies = match outcome {
-            Outcome::Unchanged if resign => {
-                // Only the signature is stale: re-sign the same id with the current expiry, or
-                // drop the cookie if its session is gone.
-                match (self.handle.id().await?, self.handle.record().await?) {
-                    (Some(id), Some(record)) => {
-                        cookie.set_cookies(&id, record.expires_at, self.config.clock.now(), keys)
-                    }
-                    _ => cookie.removal_cookies(),
-                }
-            }
-            Outcome::Unchanged => Vec::new(),
-            Outcome::SetCookie { id, expires_at } => {
-                let client_has_it = self.incoming.is_some_and(|v| v.id == id) && !resign;
-                if client_has_it && !cookie.is_persistent() {
-                    // A browser-session cookie carries no expiry: nothing to update.
-                    Vec::new()
-                } else {
-                    cookie.set_cookies(&id, expires_at, self.config.clock.now(), keys)
-                }
-            }
-            Outcome::ClearCookie => cookie.removal_cookies(),
-        };
+        let cookies = self.response().save().await?;
         cookies
             .iter()
             .map(|c| {

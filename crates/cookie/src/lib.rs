@@ -40,6 +40,7 @@ mod express;
 mod format;
 mod key;
 mod keygrip;
+mod response;
 
 pub use config::{CookieConfig, DEFAULT_COOKIE_NAME};
 pub use express::ExpressFormat;
@@ -49,6 +50,7 @@ pub use format::{
 };
 pub use key::{GENERATED_KEY_LEN, Key, KeyRing, MIN_KEY_LEN};
 pub use keygrip::{KeygripAlgorithm, KeygripFormat};
+pub use response::SessionResponse;
 
 /// The `cookie` crate, re-exported so callers name the same [`Cookie`](cookie::Cookie) and
 /// [`SameSite`](cookie::SameSite) types.

@@ -10,10 +10,9 @@ use http::{HeaderValue, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use sessionbank_cookie::Verified;
-use sessionbank_core::session::Outcome;
+use sessionbank_cookie::{SessionResponse, Verified};
 use sessionbank_core::{
-    Data, Error, ErrorKind, Operation, Result, SessionHandle, SessionId, StoreHandle, Timestamp,
+    Data, Error, ErrorKind, Operation, Result, SessionHandle, SessionId, StoreHandle,
 };
 
 use crate::sessions::Config;
@@ -372,49 +371,26 @@ impl Session {
     /// `expire()`.
     async fn finish(&self) -> Result<Vec<HeaderValue>> {
         let expire_now = self.expire.load(Ordering::Relaxed);
-        let resign = self.incoming.is_some_and(|v| v.needs_resign());
-        if !self.handle.is_loaded() && !resign && !expire_now {
-            return Ok(Vec::new());
-        }
         if expire_now {
             let exists = self.handle.record().await?.is_some();
             if exists || !self.handle.data().await?.is_empty() {
                 self.handle.insert(BROWSER_COOKIE_KEY, true).await?;
             }
         }
-        let outcome = self.handle.finish().await?;
         let browser = expire_now
             || (self.handle.is_loaded()
                 && self.handle.get_value(BROWSER_COOKIE_KEY).await? == Some(Value::Bool(true)));
         let config = &self.config;
-        let cookie = &config.cookie;
-        let persistent = cookie.is_persistent() && !browser;
-        let cookie_expiry = |at: Option<Timestamp>| if persistent { at } else { None };
-        let now = config.clock.now();
-        let cookies = match outcome {
-            Outcome::Unchanged if resign || expire_now => {
-                // The signature is stale or the cookie must lose its expiry: re-send the same
-                // id, or drop a re-signed cookie whose session is gone.
-                match (self.handle.id().await?, self.handle.record().await?) {
-                    (Some(id), Some(record)) => {
-                        cookie.set_cookies(&id, cookie_expiry(record.expires_at), now, &config.keys)
-                    }
-                    _ if resign => cookie.removal_cookies(),
-                    _ => Vec::new(),
-                }
-            }
-            Outcome::Unchanged => Vec::new(),
-            Outcome::SetCookie { id, expires_at } => {
-                let client_has_it = self.incoming.is_some_and(|v| v.id == id) && !resign;
-                if client_has_it && !persistent && !expire_now {
-                    // A browser-session cookie carries no expiry: nothing to update.
-                    Vec::new()
-                } else {
-                    cookie.set_cookies(&id, cookie_expiry(expires_at), now, &config.keys)
-                }
-            }
-            Outcome::ClearCookie => cookie.removal_cookies(),
-        };
+        let cookies = SessionResponse::new(
+            &self.handle,
+            &config.cookie,
+            &config.keys,
+            &*config.clock,
+            self.incoming,
+        )
+        .browser_cookie(browser, expire_now)
+        .save()
+        .await?;
         cookies
             .iter()
             .map(|c| {
