@@ -31,6 +31,8 @@ pub(crate) fn kind_of(err: &RedisError) -> ErrorKind {
             | ServerErrorKind::NoScript,
         )
         | RedisKind::ClusterConnectionNotFound
+        | RedisKind::MasterNameNotFoundBySentinel
+        | RedisKind::NoValidReplicasFoundBySentinel
         | RedisKind::Io => ErrorKind::Unavailable,
         RedisKind::AuthenticationFailed | RedisKind::InvalidClientConfig => ErrorKind::Config,
         RedisKind::Parse | RedisKind::UnexpectedReturnType => ErrorKind::Corrupt,
