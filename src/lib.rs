@@ -9,6 +9,15 @@ pub use sessionbank_cookie as cookie;
 #[cfg(feature = "tower")]
 pub use sessionbank_tower as tower;
 
+/// The actix-web middleware and extractor (`sessionbank-actix`; cargo feature `actix`).
+#[cfg(feature = "actix")]
+pub use sessionbank_actix as actix;
+
+/// Sessions over plain `http` types without a framework, the mongosess API
+/// (`sessionbank-http`; cargo feature `http`).
+#[cfg(feature = "http")]
+pub use sessionbank_http as http;
+
 /// The entry for a backend behind a cargo feature: the backend crate's own entry when the feature
 /// is on, otherwise one with the same name and schemes and no opener, so connecting names the
 /// feature to enable.
