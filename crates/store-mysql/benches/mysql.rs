@@ -3,7 +3,7 @@
 //! run (testkit's harness), with the same load driver (`sessionbank_cli::load`) and the same
 //! ~500-byte payload.
 //!
-//! The baseline: the same pool size, a table `(id VARCHAR(64) PRIMARY KEY, data JSON, expires
+//! The baseline: the same pool size and connection settings, a table `(id VARCHAR(64) PRIMARY KEY, data JSON, expires
 //! BIGINT)`, save is one `INSERT … ON DUPLICATE KEY UPDATE`, load one `SELECT data … WHERE id
 //! = ? AND expires > ?` and a JSON parse of it. The store does the same plus its bookkeeping
 //! (created/last access/owner/deadline columns, the deadline index, the record's JSON).
@@ -13,7 +13,8 @@
 //! ```
 //!
 //! Knobs from the environment: `SESSIONBANK_BENCH_SECONDS` (per run, default 3),
-//! `SESSIONBANK_BENCH_CONCURRENCY` (default 64).
+//! `SESSIONBANK_BENCH_CONCURRENCY` (default 64), `SESSIONBANK_BENCH_ROUNDS` (default 3; store and
+//! baseline alternate, and the median ratio is printed).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -110,6 +111,10 @@ fn main() {
             .tcp_port(server.port())
             .user(Some("root"))
             .db_name(Some(DATABASE))
+            // The same connection settings as the store: TCP as the URL says, found rows.
+            .prefer_socket(false)
+            .client_found_rows(true)
+            .stmt_cache_size(64)
             .pool_opts(
                 PoolOpts::default()
                     .with_constraints(PoolConstraints::new(0, DEFAULT_POOL_MAX).unwrap())
@@ -132,7 +137,9 @@ fn main() {
             .open()
             .await
             .unwrap();
-        for round in 1..=2 {
+        let rounds = env("SESSIONBANK_BENCH_ROUNDS", 3);
+        let mut ratios = Vec::new();
+        for round in 1..=rounds {
             let store_report = run_load(Arc::new(StoreHandle::new(store.clone())), &config)
                 .await
                 .unwrap();
@@ -147,7 +154,13 @@ fn main() {
                 raw_report.errors,
                 s / r
             );
+            ratios.push(s / r);
         }
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "median ratio MySqlStore / raw mysql_async: {:.2}",
+            ratios[ratios.len() / 2]
+        );
         store.close().await;
         pool.disconnect().await.unwrap();
     });
