@@ -75,6 +75,11 @@ fn extra_tests(servers: &str) -> Vec<Trial> {
             rename_racing_destroy,
         ),
         with_servers(&s, "sessions_spread_over_both_servers", sessions_spread),
+        with_servers(
+            &s,
+            "cancelled_calls_never_leave_a_stale_reply_in_the_pool",
+            cancelled_calls,
+        ),
     ]
 }
 
@@ -511,5 +516,52 @@ async fn sessions_spread(servers: String) -> anyhow::Result<()> {
         counts[0] > 50 && counts[1] > 50,
         "200 ids spread {counts:?}"
     );
+    Ok(())
+}
+
+async fn cancelled_calls(servers: String) -> anyhow::Result<()> {
+    // One connection per server, so every call reuses the connection a cancelled call used: a
+    // half-read reply left in it would show up as another session's data.
+    let store = ns_config(&servers).pool_size(1).connect().await?;
+    let ids: Vec<SessionId> = (0..8)
+        .map(|_| SessionId::generate())
+        .collect::<Result<_, _>>()?;
+    let records: Vec<Record> = (0..8)
+        .map(|i| record_with(json!({"i": i, "pad": "p".repeat(20_000 * i)}), hour()))
+        .collect();
+    for (id, record) in ids.iter().zip(&records) {
+        store.set(id, record).await?;
+    }
+    let mut cancelled = 0;
+    for round in 0..300u64 {
+        let i = usize::try_from(round % 8)?;
+        // Poll the call a few times (it writes the request, then reads part of the reply),
+        // then drop it half-way.
+        let mut call = Box::pin(store.get(&ids[i]));
+        let mut outcome = futures::poll!(call.as_mut());
+        for _ in 0..round % 5 {
+            if outcome.is_ready() {
+                break;
+            }
+            tokio::task::yield_now().await;
+            outcome = futures::poll!(call.as_mut());
+        }
+        match outcome {
+            std::task::Poll::Pending => {
+                drop(call);
+                cancelled += 1;
+            }
+            std::task::Poll::Ready(result) => {
+                anyhow::ensure!(result?.as_ref() == Some(&records[i]), "round {round}");
+            }
+        }
+        let j = (i + 3) % 8;
+        let back = store.get(&ids[j]).await?;
+        anyhow::ensure!(
+            back.as_ref() == Some(&records[j]),
+            "round {round}: another session's reply"
+        );
+    }
+    anyhow::ensure!(cancelled > 0, "some calls were cancelled half-way");
     Ok(())
 }
