@@ -155,10 +155,53 @@ impl RedisStore {
     }
 
     async fn query<T: FromRedisValue>(&self, operation: Operation, cmd: &Cmd) -> Result<T> {
-        let mut conn = self.conn();
-        cmd.query_async(&mut conn)
-            .await
-            .map_err(|e| self.err(operation, e))
+        let mut attempt = 0;
+        loop {
+            let mut conn = self.conn();
+            match cmd.query_async(&mut conn).await {
+                Err(e) if self.redirect_again(&e, &mut attempt).await => {}
+                result => return result.map_err(|e| self.err(operation, e)),
+            }
+        }
+    }
+
+    async fn invoke_typed<T: FromRedisValue>(
+        &self,
+        operation: Operation,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            let mut conn = self.conn();
+            match invocation.invoke_async(&mut conn).await {
+                Err(e) if self.redirect_again(&e, &mut attempt).await => {}
+                result => return result.map_err(|e| self.err(operation, e)),
+            }
+        }
+    }
+
+    /// Whether to send a command again after a cluster redirection the client gave up on.
+    ///
+    /// redis-rs follows ASK by sending `ASKING` and then the command as two requests on the
+    /// shared multiplexed connection, so under concurrency another request can take the
+    /// `ASKING` flag, and the command bounces between the two masters of a slot in migration
+    /// until the client's retries run out. An ASK, MOVED or TRYAGAIN answer means the command
+    /// did not run, so sending it again is safe; this does, up to 20 times with a short pause.
+    async fn redirect_again(&self, err: &redis::RedisError, attempt: &mut u32) -> bool {
+        let redirected = matches!(
+            err.kind(),
+            redis::ErrorKind::Server(
+                redis::ServerErrorKind::Ask
+                    | redis::ServerErrorKind::Moved
+                    | redis::ServerErrorKind::TryAgain
+            )
+        );
+        if !redirected || !self.is_cluster() || *attempt >= 20 {
+            return false;
+        }
+        *attempt += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(u64::from(*attempt) * 5)).await;
+        true
     }
 
     async fn invoke(
@@ -166,11 +209,7 @@ impl RedisStore {
         operation: Operation,
         invocation: redis::ScriptInvocation<'_>,
     ) -> Result<Vec<Value>> {
-        let mut conn = self.conn();
-        let value: Value = invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| self.err(operation, e))?;
+        let value: Value = self.invoke_typed(operation, &invocation).await?;
         match value {
             Value::Array(items) => Ok(items),
             _ => Err(self.corrupt(operation, "a script answered something unexpected")),
@@ -230,11 +269,7 @@ impl RedisStore {
             .arg(id.as_str())
             .arg(deadline)
             .arg(Timestamp::now().as_millis());
-        let mut conn = self.conn();
-        let _: i64 = invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| self.err(operation, e))?;
+        let _: i64 = self.invoke_typed(operation, &invocation).await?;
         Ok(())
     }
 
@@ -465,15 +500,9 @@ impl RedisStore {
             }
             first = false;
             result = Some((deadline, record.owner.clone()));
-            let deleted: i64 = {
-                let mut conn = self.conn();
-                scripts::DELETE_IF_UNCHANGED
-                    .key(&old_key)
-                    .arg(original.as_slice())
-                    .invoke_async(&mut conn)
-                    .await
-                    .map_err(|e| self.err(op, e))?
-            };
+            let mut delete = scripts::DELETE_IF_UNCHANGED.key(&old_key);
+            delete.arg(original.as_slice());
+            let deleted: i64 = self.invoke_typed(op, &delete).await?;
             if deleted >= 0 {
                 return result.ok_or_else(|| self.corrupt(op, "the rename copied nothing"));
             }
