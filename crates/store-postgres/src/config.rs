@@ -293,8 +293,10 @@ impl PostgresStoreBuilder {
         self
     }
 
-    /// The largest number of pooled connections (default 16). Ignored with
-    /// [`PostgresStore::builder_from_pool`], whose pool has its own size.
+    /// How many connections single-statement operations share (default 16); concurrent
+    /// statements are pipelined on them. The store's pool holds two more, for `rename`'s
+    /// transaction and `cleanup`. With [`PostgresStore::builder_from_pool`] the store shares
+    /// half of the application's pool instead.
     ///
     /// # Examples
     ///
@@ -402,8 +404,14 @@ impl PostgresStoreBuilder {
     /// ```
     pub fn build(self) -> Result<PostgresStore> {
         self.validate()?;
-        let pool = match self.source {
-            Source::Pool(pool) => pool,
+        // Own pool: `pool_size` shared connections for single statements, plus two for the
+        // operations that need one to themselves (rename's transaction, cleanup, setup).
+        // An application's pool: half of it, so the application keeps the rest.
+        let (pool, shared) = match self.source {
+            Source::Pool(pool) => {
+                let shared = (pool.status().max_size / 2).max(1);
+                (pool, shared)
+            }
             Source::Config(mut config) => {
                 config.connect_timeout(self.connect_timeout);
                 config.keepalives(true);
@@ -415,8 +423,8 @@ impl PostgresStoreBuilder {
                         recycling_method: RecyclingMethod::Fast,
                     },
                 );
-                Pool::builder(manager)
-                    .max_size(self.pool_size)
+                let pool = Pool::builder(manager)
+                    .max_size(self.pool_size.saturating_add(2))
                     .runtime(Runtime::Tokio1)
                     .wait_timeout(Some(self.statement_timeout))
                     .create_timeout(Some(self.connect_timeout))
@@ -424,7 +432,8 @@ impl PostgresStoreBuilder {
                     .build()
                     .map_err(|e| {
                         config_error("the connection pool cannot be built").with_source(e)
-                    })?
+                    })?;
+                (pool, self.pool_size)
             }
         };
         Ok(PostgresStore {
@@ -438,6 +447,8 @@ impl PostgresStoreBuilder {
                 browser_idle: self.browser_idle,
                 timeout: self.statement_timeout,
                 ready: tokio::sync::OnceCell::new(),
+                shared: (0..shared).map(|_| std::sync::Mutex::new(None)).collect(),
+                next: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
     }

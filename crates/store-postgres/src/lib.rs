@@ -1,7 +1,8 @@
 //! The PostgreSQL store (`postgres://`, `postgresql://`) for sessionbank.
 //!
-//! One table, by default `public.session`, read and written through a `deadpool-postgres` pool
-//! of `tokio-postgres` connections with prepared statements (one round trip per operation).
+//! One table, by default `public.session`, read and written through `tokio-postgres`
+//! connections from a `deadpool-postgres` pool, shared by concurrent operations (their
+//! statements are pipelined), with prepared statements: one round trip per operation.
 //! The native layout keeps the data as `jsonb`, so `update` merges keys on the server in one
 //! statement that never brings back a destroyed or expired session; the expiry is a
 //! `timestamptz` deadline with an index, so reads filter expired rows and `cleanup` removes

@@ -2,7 +2,8 @@
 //! `tokio-postgres` connections, with prepared (per-connection cached) statements.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Object, Pool};
@@ -77,6 +78,10 @@ pub(crate) struct Inner {
     pub(crate) browser_idle: Duration,
     pub(crate) timeout: Duration,
     pub(crate) ready: tokio::sync::OnceCell<()>,
+    /// Connections taken from the pool once and shared by every single-statement operation:
+    /// tokio-postgres pipelines the statements of concurrent callers on one connection.
+    pub(crate) shared: Vec<Mutex<Option<Arc<Object>>>>,
+    pub(crate) next: AtomicUsize,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -226,14 +231,15 @@ impl PostgresStore {
         self.inner.sql.layout
     }
 
-    /// The pool the store uses (to share it with the application, or to read its status).
+    /// The pool the store uses (to share it with the application, or to read its status). A
+    /// pool the store built holds `pool_size` connections shared by single statements, plus two.
     ///
     /// # Examples
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let store = sessionbank_store_postgres::PostgresStore::builder("postgres://h/db?pool_size=3")?.build()?;
-    /// assert_eq!(store.pool().status().max_size, 3);
+    /// assert_eq!(store.pool().status().max_size, 3 + 2);
     /// # Ok::<(), sessionbank_core::Error>(())
     /// # })?;
     /// # Ok::<(), sessionbank_core::Error>(())
@@ -326,6 +332,30 @@ impl PostgresStore {
         move |e| error::from_pg(operation, &self.inner.target, e)
     }
 
+    /// A shared connection for one statement, round robin. A slot whose connection closed (the
+    /// server restarted, the network dropped) is refilled from the pool; the closed one goes
+    /// back to the pool, which discards it.
+    async fn shared(&self, operation: Operation) -> Result<Arc<Object>> {
+        let slots = &self.inner.shared;
+        let slot = &slots[self.inner.next.fetch_add(1, Ordering::Relaxed) % slots.len()];
+        let current = slot.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(client) = current
+            && !client.is_closed()
+        {
+            return Ok(client);
+        }
+        let fresh = Arc::new(self.client(operation).await?);
+        let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*guard {
+            // Another caller refilled the slot meanwhile: use theirs, return ours to the pool.
+            Some(client) if !client.is_closed() => Ok(client.clone()),
+            _ => {
+                *guard = Some(fresh.clone());
+                Ok(fresh)
+            }
+        }
+    }
+
     /// Runs one statement that changes rows and returns how many.
     async fn execute(
         &self,
@@ -333,7 +363,7 @@ impl PostgresStore {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64> {
-        let client = self.client(operation).await?;
+        let client = self.shared(operation).await?;
         let statement = client
             .prepare_cached(sql)
             .await
@@ -351,7 +381,7 @@ impl PostgresStore {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<Row>> {
-        let client = self.client(operation).await?;
+        let client = self.shared(operation).await?;
         let statement = client
             .prepare_cached(sql)
             .await
