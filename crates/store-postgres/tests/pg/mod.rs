@@ -40,6 +40,7 @@ tests![
     a_pool_from_the_application_works,
     a_config_struct_works,
     a_server_that_goes_away_gives_unavailable,
+    killed_connections_are_replaced,
     update_merges_in_one_statement_and_never_resurrects,
     secrets_stay_out_of_errors,
     extreme_times_are_refused_or_clamped_never_a_panic,
@@ -899,5 +900,64 @@ async fn extreme_times_are_refused_or_clamped_never_a_panic(url: String) -> anyh
         .context("touch far away")?;
     ensure!(err.kind() == ErrorKind::InvalidInput);
     ensure!(store.get(&id).await?.is_some());
+    Ok(())
+}
+
+async fn killed_connections_are_replaced(url: String) -> anyhow::Result<()> {
+    let table = random_name();
+    let app = random_name();
+    let store = PostgresStore::builder(&with_query(&url, &format!("application_name={app}")))?
+        .table(&table)
+        .pool_size(2)
+        .open()
+        .await?;
+    let id = id()?;
+    let rec = record(hour());
+    store.set(&id, &rec).await?;
+    ensure!(store.get(&id).await?.is_some());
+    let client = raw(&url).await?;
+    let killed: i64 = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = $1",
+            &[&app],
+        )
+        .await?
+        .get(0);
+    ensure!(
+        killed >= 1,
+        "the store's connections carry its application_name"
+    );
+    // The store notices the closed connections, reports Unavailable meanwhile, and replaces them.
+    let mut recovered = false;
+    for _ in 0..100 {
+        match store.get(&id).await {
+            Ok(Some(back)) => {
+                ensure!(back == rec);
+                recovered = true;
+                break;
+            }
+            Ok(None) => return Err(anyhow!("the session vanished")),
+            Err(e) => ensure!(e.kind() == ErrorKind::Unavailable, "{}", e.chain()),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ensure!(
+        recovered,
+        "the store never recovered from killed connections"
+    );
+    // Every slot is refilled: at most one failure per shared connection, then only successes.
+    let mut failures = 0;
+    for _ in 0..10 {
+        if let Err(e) = store.set(&id, &rec).await {
+            ensure!(e.kind() == ErrorKind::Unavailable, "{}", e.chain());
+            failures += 1;
+        }
+    }
+    ensure!(
+        failures <= 2,
+        "{failures} of 10 sets failed after the recovery"
+    );
+    ensure!(store.get(&id).await? == Some(rec));
     Ok(())
 }
