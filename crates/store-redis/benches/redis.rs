@@ -5,8 +5,9 @@
 //!
 //! The baseline is a careful hand-written use of redis-rs: one `MultiplexedConnection`, save is
 //! `SET key json PX 3600000`, load is `GET key` and reading the payload out of the JSON. The
-//! store does `set` (one EVALSHA: read the old owner, `DEL`, `HSET` of the fields,
-//! `PEXPIREAT`) and `get` (one `HGETALL`, decoded into a record, deadline checked).
+//! store does `set` (one `SET key value PXAT deadline`) and `get` (one `GET`, decoded into a
+//! record, deadline checked), over a `ConnectionManager`; the same raw pair over a
+//! `ConnectionManager` is printed too, to separate the connection's cost from the store's.
 //!
 //! ```text
 //! cargo bench -p sessionbank-store-redis --bench redis
@@ -21,24 +22,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use redis::aio::MultiplexedConnection;
 use sessionbank_cli::load::{LoadConfig, LoadTarget, run_load};
 use sessionbank_core::{Error, ErrorKind, Operation, Result, SessionId, StoreHandle};
 use sessionbank_store_redis::RedisStore;
 use sessionbank_testkit::servers::redis::RedisServer;
 
+/// Raw redis-rs over a multiplexed connection (the baseline) or a `ConnectionManager` (the
+/// connection the store uses for a single server: it adds reconnection).
 #[derive(Clone)]
-struct RawRedis(MultiplexedConnection);
+struct RawRedis<C>(C, &'static str);
 
 fn fail(e: redis::RedisError) -> Error {
     Error::new(ErrorKind::Backend, Operation::Session, "raw redis failed").with_source(e)
 }
 
-impl LoadTarget for RawRedis {
+impl<C> LoadTarget for RawRedis<C>
+where
+    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+{
     type Value = Arc<String>;
 
     fn name(&self) -> String {
-        "raw redis-rs".to_owned()
+        self.1.to_owned()
     }
 
     fn prepare(&self, payload: &str) -> Arc<String> {
@@ -103,6 +108,11 @@ fn main() {
         let client = redis::Client::open(server.url()).unwrap();
         let raw = Arc::new(RawRedis(
             client.get_multiplexed_async_connection().await.unwrap(),
+            "raw redis-rs",
+        ));
+        let managed = Arc::new(RawRedis(
+            redis::aio::ConnectionManager::new(client.clone()).await.unwrap(),
+            "raw redis-rs over ConnectionManager",
         ));
         for tasks in [concurrency, 1] {
             let config = LoadConfig {
@@ -119,6 +129,7 @@ fn main() {
             for round in 1..=2 {
                 let store_report = run_load(store.clone(), &config).await.unwrap();
                 let raw_report = run_load(raw.clone(), &config).await.unwrap();
+                let managed_report = run_load(managed.clone(), &config).await.unwrap();
                 let (s, r) = (store_report.ops_per_sec(), raw_report.ops_per_sec());
                 println!(
                     "round {round}: RedisStore {s:>8.0} (p50 {:>6.0} us, p99 {:>6.0} us, {} errors)   \
@@ -130,6 +141,14 @@ fn main() {
                     raw_report.latency_us(0.99),
                     raw_report.errors,
                     s / r
+                );
+                let m = managed_report.ops_per_sec();
+                println!(
+                    "         raw redis-rs over ConnectionManager {m:>8.0} (p50 {:>6.0} us)   \
+                     ratio to raw {:.2}   store / it {:.2}",
+                    managed_report.latency_us(0.5),
+                    m / r,
+                    s / m
                 );
             }
         }

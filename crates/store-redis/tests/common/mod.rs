@@ -557,6 +557,8 @@ async fn hostile() -> anyhow::Result<()> {
         "redis+cluster://127.0.0.1:1/3",
         "redis+sentinel://127.0.0.1:1",
         "redis://127.0.0.1:1,127.0.0.1:2/0",
+        // TLS is not compiled in yet: a clear Config error, not a plain-text connection.
+        "rediss://127.0.0.1:1/0",
     ] {
         let err = RedisStore::connect(url)
             .await
