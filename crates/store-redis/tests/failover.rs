@@ -17,7 +17,7 @@ const SWITCH_BOUND: Duration = Duration::from_secs(60);
 fn sentinel_failover_under_load() {
     let mut group = RedisSentinel::start();
     let url = format!(
-        "{}?prefix=failover:&response_timeout=1s&connect_timeout=1s",
+        "{}?prefix=failover:&response_timeout=5s&connect_timeout=5s",
         group.url()
     );
     let master_port = group.master_port();
