@@ -125,14 +125,18 @@ impl Registry {
     /// lists the known ones), a scheme whose cargo feature is off (the message names it), or an
     /// unknown or malformed query option; otherwise whatever the backend's connect returns.
     pub async fn connect(&self, url: &str) -> Result<StoreHandle> {
-        let parsed = Url::parse(url).map_err(|e| {
+        let (url, extra_hosts) = split_host_list(url)?;
+        let parsed = Url::parse(&url).map_err(|e| {
             Error::new(
                 ErrorKind::Config,
                 Operation::ParseUrl,
                 format!("the store URL does not parse: {e}"),
             )
         })?;
-        let target = redact_url(&parsed);
+        let mut target = redact_url(&parsed);
+        if !extra_hosts.is_empty() {
+            target.push_str(&format!(" (+{} more hosts)", extra_hosts.len()));
+        }
         let scheme = parsed.scheme();
         let Some(entry) = self.entries.iter().find(|e| e.schemes.contains(&scheme)) else {
             return Err(Error::new(
@@ -157,6 +161,7 @@ impl Registry {
             .with_target(target));
         };
         let mut options = UrlOptions::from_url(&parsed)?;
+        options.extra_hosts = extra_hosts;
         let common = CommonOptions::take_from(&mut options)?;
         let opening = open(&parsed, &mut options, &common)
             .map_err(|e| e.with_backend(entry.name).with_target(target.clone()))?;
@@ -241,6 +246,8 @@ impl CommonOptions {
 pub struct UrlOptions {
     values: BTreeMap<String, String>,
     known: Vec<&'static str>,
+    extra_hosts: Vec<String>,
+    extra_hosts_taken: bool,
 }
 
 impl UrlOptions {
@@ -263,7 +270,32 @@ impl UrlOptions {
         Ok(Self {
             values,
             known: Vec::new(),
+            extra_hosts: Vec::new(),
+            extra_hosts_taken: false,
         })
+    }
+
+    /// The hosts after the first in a multi-host URL such as
+    /// `redis+sentinel://s1:26379,s2:26379,s3:26379/mymaster` or `memcached://a:11211,b:11211`
+    /// (`s2:26379` and `s3:26379`; the first host is the URL's own). [`Registry::connect`]
+    /// splits them off before parsing, because a URL has one host; a backend that takes several
+    /// calls this, and for one that does not, the registry rejects such a URL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_core::Registry;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// // A URL has one host: the registry splits the list off before parsing, so backends
+    /// // see a well-formed URL (memory:// then refuses any host at all).
+    /// let err = Registry::with_memory().connect("memory://a:1,b:2").await.unwrap_err();
+    /// assert_eq!(err.kind(), sessionbank_core::ErrorKind::Config);
+    /// # });
+    /// ```
+    pub fn take_extra_hosts(&mut self) -> Vec<String> {
+        self.extra_hosts_taken = true;
+        std::mem::take(&mut self.extra_hosts)
     }
 
     /// Takes a string option.
@@ -313,6 +345,17 @@ impl UrlOptions {
     ///
     /// [`ErrorKind::Config`] naming the unknown keys and the known ones.
     pub fn finish(self, backend: &str) -> Result<()> {
+        if !self.extra_hosts.is_empty() && !self.extra_hosts_taken {
+            return Err(Error::new(
+                ErrorKind::Config,
+                Operation::ParseUrl,
+                format!(
+                    "the {backend} backend takes one host; this URL lists {}",
+                    self.extra_hosts.len() + 1
+                ),
+            )
+            .with_backend(backend.to_owned()));
+        }
         if self.values.is_empty() {
             return Ok(());
         }
@@ -331,6 +374,46 @@ impl UrlOptions {
         )
         .with_backend(backend.to_owned()))
     }
+}
+
+/// Splits `scheme://[userinfo@]h1[:p1],h2[:p2],…/rest` into the URL with its first host and the
+/// other hosts; a URL without a comma in its authority comes back unchanged.
+fn split_host_list(url: &str) -> Result<(String, Vec<String>)> {
+    let Some(scheme_end) = url.find("://") else {
+        return Ok((url.to_owned(), Vec::new()));
+    };
+    let authority_start = scheme_end + 3;
+    let authority_len = url[authority_start..]
+        .find(['/', '?', '#'])
+        .unwrap_or(url.len() - authority_start);
+    let authority = &url[authority_start..authority_start + authority_len];
+    if !authority.contains(',') {
+        return Ok((url.to_owned(), Vec::new()));
+    }
+    let (userinfo, hosts) = match authority.rfind('@') {
+        Some(at) => (&authority[..=at], &authority[at + 1..]),
+        None => ("", authority),
+    };
+    let mut hosts = hosts.split(',').map(str::trim);
+    let first = hosts.next().unwrap_or_default();
+    let extra: Vec<String> = hosts.map(str::to_owned).collect();
+    if first.is_empty()
+        || extra
+            .iter()
+            .any(|h| h.is_empty() || h.contains(char::is_whitespace))
+    {
+        return Err(Error::new(
+            ErrorKind::Config,
+            Operation::ParseUrl,
+            "the store URL's host list has an empty or malformed entry",
+        ));
+    }
+    let rebuilt = format!(
+        "{}{userinfo}{first}{}",
+        &url[..authority_start],
+        &url[authority_start + authority_len..]
+    );
+    Ok((rebuilt, extra))
 }
 
 fn option_error(key: &str, expected: &str) -> Error {

@@ -97,3 +97,65 @@ fn redaction_hides_passwords_and_secret_options() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn a_host_list_reaches_a_backend_that_takes_it_and_is_refused_by_one_that_does_not() {
+    use std::sync::{Arc, Mutex};
+
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    fn open(
+        url: &url::Url,
+        options: &mut sessionbank_core::UrlOptions,
+        _: &sessionbank_core::CommonOptions,
+    ) -> sessionbank_core::Result<sessionbank_core::OpenFuture> {
+        let mut hosts = vec![format!(
+            "{}:{}",
+            url.host_str().unwrap_or_default(),
+            url.port().unwrap_or_default()
+        )];
+        hosts.extend(options.take_extra_hosts());
+        hosts.push(format!("path={} user={}", url.path(), url.username()));
+        *SEEN.lock().unwrap() = hosts;
+        let store: Arc<dyn sessionbank_core::Store> =
+            Arc::new(sessionbank_core::MemoryStore::new());
+        Ok(Box::pin(async move { Ok(store) }))
+    }
+    let mut registry = Registry::with_memory();
+    registry.register(BackendEntry {
+        name: "many",
+        schemes: &["many"],
+        feature: "many",
+        open: Some(open),
+    });
+    registry
+        .connect("many://app:pw@h1:1,h2:2,[::1]:3/master?cleanup_time=off")
+        .await
+        .unwrap();
+    assert_eq!(
+        *SEEN.lock().unwrap(),
+        ["h1:1", "h2:2", "[::1]:3", "path=/master user=app"]
+    );
+    fn open_single(
+        _: &url::Url,
+        _: &mut sessionbank_core::UrlOptions,
+        _: &sessionbank_core::CommonOptions,
+    ) -> sessionbank_core::Result<sessionbank_core::OpenFuture> {
+        let store: Arc<dyn sessionbank_core::Store> =
+            Arc::new(sessionbank_core::MemoryStore::new());
+        Ok(Box::pin(async move { Ok(store) }))
+    }
+    registry.register(BackendEntry {
+        name: "single",
+        schemes: &["single"],
+        feature: "single",
+        open: Some(open_single),
+    });
+    let err = registry.connect("single://a:1,b:2").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(
+        err.to_string().contains("takes one host; this URL lists 2"),
+        "{err}"
+    );
+    let err = registry.connect("many://a:1,,b:2").await.unwrap_err();
+    assert!(err.to_string().contains("malformed"), "{err}");
+}

@@ -133,8 +133,9 @@ impl MemcachedConfig {
     /// of `host:port`), and `prefix`, `timeout`, `connect_timeout`, `pool_size` and
     /// `max_item_bytes` taken from `options`; `browser_idle` from `common`.
     ///
-    /// (A URL such as `memcached://a:1,b:2` does not get this far through [`url::Url::parse`];
-    /// use [`parse`](Self::parse), or `memcached://a:1?servers=b:2`.)
+    /// Through [`Registry::connect`](sessionbank_core::Registry::connect) a host list such as
+    /// `memcached://a:1,b:2` works as written: the registry passes the hosts after the first in
+    /// [`UrlOptions::take_extra_hosts`].
     ///
     /// # Errors
     ///
@@ -186,6 +187,8 @@ impl MemcachedConfig {
                 None => servers.extend(hosts.iter().map(|h| with_port(h.trim()))),
             }
         }
+        // `memcached://a:1,b:2`: the registry hands over the hosts after the first.
+        servers.extend(options.take_extra_hosts().iter().map(|h| with_port(h)));
         if let Some(more) = options.take("servers") {
             servers.extend(
                 more.split(',')

@@ -438,6 +438,16 @@ async fn registry_opens(servers: String) -> anyhow::Result<()> {
         store.get(&id).await?.is_some(),
         "works through the registry"
     );
+    // The host-list form works through the registry too, in either order.
+    let listed = registry
+        .connect(&format!(
+            "memcached://{second},{first}/?prefix={prefix}&cleanup_time=off"
+        ))
+        .await?;
+    anyhow::ensure!(
+        listed.get(&id).await?.is_some(),
+        "memcached://b,a through the registry reaches the same sessions"
+    );
     // The same prefix through the multi-server URL form sees the same sessions.
     let direct =
         MemcachedStore::connect(&format!("memcached://{second},{first}/?prefix={prefix}")).await?;
