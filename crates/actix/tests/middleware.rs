@@ -1,364 +1,172 @@
 //! The session middleware end to end: real actix-web apps over a real MemoryStore (wrapped to
-//! count calls and inject failures), driven with `actix_web::test`. Each case has the name
-//! and the assertions of its twin in `crates/tower/tests/layer.rs`.
-
-mod common;
+//! count calls and inject failures), driven with `actix_web::test`. The behaviour suite is
+//! `sessionbank_testkit::http_suite`, shared with the axum and plain-http adapters; the tests
+//! below it are actix-web's own.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions
 
 use std::sync::Arc;
 
-use actix_web::test::init_service;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::test::{self, init_service};
 use actix_web::{App, web};
-use common::{MIN, SECRET_ERROR_TEXT, TestApp, send};
 use sessionbank_actix::{
-    CookieConfig, Key, KeyRing, SESSION_MIDDLEWARE_MISSING_BODY, Session, SessionError,
-    SessionMiddleware,
+    SESSION_MIDDLEWARE_MISSING_BODY, Session, SessionError, SessionMiddleware,
 };
-use sessionbank_core::{Clock, Operation, SessionId};
+use sessionbank_testkit::http_suite::{
+    AppOptions, Framework, Gate, Reply, SessionApp, TestApp, id_of,
+};
+use tokio::sync::Barrier;
 
-#[actix_web::test]
-async fn visit_counter_increments_with_the_returned_cookie() {
-    let app = TestApp::new();
-    let first = app.send("GET", "/count", None).await;
-    assert_eq!(first.status, 200);
-    assert_eq!(first.body, "1");
-    let mut cookie = first.cookie_pair();
-    let id = TestApp::id_of(&cookie);
-
-    for expected in 2..=4 {
-        app.clock.advance(MIN);
-        let reply = app.send("GET", "/count", Some(&cookie)).await;
-        assert_eq!(reply.body, expected.to_string());
-        if !reply.set_cookies.is_empty() {
-            cookie = reply.cookie_pair();
-            assert_eq!(TestApp::id_of(&cookie), id, "same session, same id");
-        }
-    }
-    let record = app.handle.get(&id).await.unwrap().unwrap();
-    assert_eq!(record.data["visits"], 4);
-    assert_eq!(app.store.calls(Operation::Create), 1);
-    assert_eq!(app.store.calls(Operation::Update), 3);
+async fn count(session: Session) -> Result<String, SessionError> {
+    let n: u64 = session.get("visits").await?.unwrap_or(0) + 1;
+    session.insert("visits", n).await?;
+    Ok(n.to_string())
 }
 
-#[actix_web::test]
-async fn a_handler_that_ignores_the_session_costs_nothing() {
-    let app = TestApp::new();
-    let reply = app.send("GET", "/ignore", None).await;
-    assert_eq!(reply.body, "ignored");
-    assert!(reply.set_cookies.is_empty());
-    assert_eq!(app.store.total_calls(), 0);
-
-    // Also with a valid session cookie.
-    let cookie = app.send("GET", "/count", None).await.cookie_pair();
-    app.store.reset_calls();
-    let reply = app.send("GET", "/ignore", Some(&cookie)).await;
-    assert!(reply.set_cookies.is_empty());
-    assert_eq!(app.store.total_calls(), 0);
-
-    // A read-only visit well within the idle timeout: one get, no write, no cookie.
-    app.clock.advance(MIN);
-    let reply = app.send("GET", "/get/visits", Some(&cookie)).await;
-    assert_eq!(reply.body, "1");
-    assert!(reply.set_cookies.is_empty());
-    assert_eq!(app.store.calls(Operation::Get), 1);
-    assert_eq!(app.store.total_calls(), 1);
-
-    // A new visitor who only reads gets no session stored and no cookie.
-    let reply = app.send("GET", "/get/visits", None).await;
-    assert!(reply.set_cookies.is_empty());
-    assert_eq!(app.store.calls(Operation::Create), 0);
+async fn ignore() -> &'static str {
+    "ignored"
 }
 
-#[actix_web::test]
-async fn concurrent_requests_changing_different_keys_both_keep_their_change() {
-    let app = TestApp::new();
-    let cookie = app.send("GET", "/count", None).await.cookie_pair();
-    let id = TestApp::id_of(&cookie);
-
-    // Both handlers load the session, then wait for each other before writing.
-    let service = app.service().await;
-    let (a, b) = tokio::join!(
-        send(&service, "POST", "/barrier-set/a/from-a", Some(&cookie)),
-        send(&service, "POST", "/barrier-set/b/from-b", Some(&cookie)),
-    );
-    assert_eq!((a.status.as_u16(), b.status.as_u16()), (200, 200));
-    let data = app.handle.get(&id).await.unwrap().unwrap().data;
-    assert_eq!(data["a"], "from-a");
-    assert_eq!(data["b"], "from-b");
-    assert_eq!(data["visits"], 1);
+async fn read(session: Session, key: web::Path<String>) -> Result<String, SessionError> {
+    Ok(session
+        .get_value(&key)
+        .await?
+        .map(|v| v.to_string())
+        .unwrap_or_default())
 }
 
-#[actix_web::test]
-async fn tampered_unknown_and_expired_cookies_get_a_fresh_session() {
-    let app = TestApp::new();
-    let cookie = app.send("GET", "/count", None).await.cookie_pair();
-    let id = TestApp::id_of(&cookie);
+async fn set(
+    session: Session,
+    path: web::Path<(String, String)>,
+) -> Result<&'static str, SessionError> {
+    let (key, value) = path.into_inner();
+    session.insert(&key, value).await?;
+    Ok("ok")
+}
 
-    // Tampered: one character of the id changed.
-    let (name, value) = cookie.split_once('=').unwrap();
-    let mut bytes = value.as_bytes().to_vec();
-    bytes[3] = if bytes[3] == b'x' { b'y' } else { b'x' };
-    let tampered = format!("{name}={}", String::from_utf8(bytes).unwrap());
-    let tampered_id = &tampered[name.len() + 1..name.len() + 33];
-    let reply = app.send("GET", "/count", Some(&tampered)).await;
-    assert_eq!(reply.body, "1", "fresh session");
-    let fresh = TestApp::id_of(&reply.cookie_pair());
-    assert_ne!(fresh, id);
-    assert_ne!(fresh.as_str(), tampered_id);
+/// Loads the session, waits for every party of the barrier, then sets the key.
+async fn barrier_set(
+    session: Session,
+    barrier: web::Data<Barrier>,
+    path: web::Path<(String, String)>,
+) -> Result<&'static str, SessionError> {
+    let (key, value) = path.into_inner();
+    session.get_value("visits").await?;
+    barrier.wait().await;
+    session.insert(&key, value).await?;
+    Ok("ok")
+}
 
-    // Unknown: correctly signed, but no such session in the store.
-    let unknown = SessionId::generate().unwrap();
-    let forged = app
-        .cookie
-        .set_cookies(&unknown, None, app.clock.now(), &app.keys)
-        .remove(0)
-        .stripped()
-        .to_string();
-    let reply = app.send("GET", "/count", Some(&forged)).await;
-    assert_eq!(reply.body, "1");
-    let fresh = TestApp::id_of(&reply.cookie_pair());
-    assert_ne!(fresh, unknown, "never adopts the client's id");
-    assert!(app.handle.get(&unknown).await.unwrap().is_none());
+/// Loads the session, tells the test, waits for its go, then sets the key.
+async fn gated_set(
+    session: Session,
+    gate: web::Data<Gate>,
+    path: web::Path<(String, String)>,
+) -> Result<&'static str, SessionError> {
+    let (key, value) = path.into_inner();
+    session.get_value("visits").await?;
+    gate.loaded.notify_one();
+    gate.go.notified().await;
+    session.insert(&key, value).await?;
+    Ok("ok")
+}
 
-    // Expired: 31 minutes idle with a 30-minute idle timeout.
-    app.clock.advance(31 * MIN);
-    let reply = app.send("GET", "/count", Some(&cookie)).await;
-    assert_eq!(reply.body, "1");
-    let fresh = TestApp::id_of(&reply.cookie_pair());
-    assert_ne!(fresh, id);
+async fn cycle(session: Session) -> Result<&'static str, SessionError> {
+    session.cycle_id().await?;
+    Ok("cycled")
+}
 
-    // Garbage and oversized headers: fresh session, no error.
-    let huge = format!("id={}", "A".repeat(20_000));
-    for junk in ["id=", "id=....", "id=%ff%00", huge.as_str()] {
-        let reply = app.send("GET", "/count", Some(junk)).await;
-        assert_eq!(
-            (reply.status.as_u16(), reply.body.as_str()),
-            (200, "1"),
-            "{junk:.40}"
-        );
+async fn destroy(session: Session) -> Result<&'static str, SessionError> {
+    session.destroy().await?;
+    Ok("destroyed")
+}
+
+async fn count_all(session: Session) -> Result<String, SessionError> {
+    Ok(session.store().length().await?.to_string())
+}
+
+/// The suite's routes, for `App::configure`.
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/count", web::get().to(count))
+        .route("/ignore", web::get().to(ignore))
+        .route("/get/{key}", web::get().to(read))
+        .route("/set/{key}/{value}", web::post().to(set))
+        .route("/barrier-set/{key}/{value}", web::post().to(barrier_set))
+        .route("/gated-set/{key}/{value}", web::post().to(gated_set))
+        .route("/cycle", web::post().to(cycle))
+        .route("/destroy", web::post().to(destroy))
+        .route("/n", web::get().to(count_all));
+}
+
+/// The middleware as the suite configures it.
+fn middleware(options: &AppOptions) -> SessionMiddleware {
+    SessionMiddleware::new(options.store.clone(), options.keys.clone())
+        .with_cookie(options.cookie.clone())
+        .with_policy(options.policy)
+        .with_clock(Arc::new(options.clock.clone()))
+}
+
+/// An initialised actix-web test service.
+struct Actix<S>(S);
+
+/// Names the framework for the suite.
+struct ActixWeb;
+
+impl Framework for ActixWeb {
+    async fn app(options: AppOptions) -> impl SessionApp {
+        Actix(
+            init_service(
+                App::new()
+                    .app_data(web::Data::from(options.barrier.clone()))
+                    .app_data(web::Data::from(options.gate.clone()))
+                    .configure(routes)
+                    .wrap(middleware(&options)),
+            )
+            .await,
+        )
     }
 }
 
-#[actix_web::test]
-async fn cycle_id_sends_a_new_cookie_and_kills_the_old_id() {
-    let app = TestApp::new();
-    let cookie = app.send("GET", "/count", None).await.cookie_pair();
-    let old = TestApp::id_of(&cookie);
-
-    let reply = app.send("POST", "/cycle", Some(&cookie)).await;
-    assert_eq!(reply.body, "cycled");
-    let new_cookie = reply.cookie_pair();
-    let new = TestApp::id_of(&new_cookie);
-    assert_ne!(new, old);
-    assert!(app.handle.get(&old).await.unwrap().is_none(), "old id gone");
-    assert_eq!(
-        app.handle.get(&new).await.unwrap().unwrap().data["visits"],
-        1
-    );
-
-    // The new cookie carries on; the old one starts over.
-    assert_eq!(app.send("GET", "/count", Some(&new_cookie)).await.body, "2");
-    assert_eq!(app.send("GET", "/count", Some(&cookie)).await.body, "1");
-}
-
-#[actix_web::test]
-async fn destroy_clears_the_cookie_and_the_session() {
-    let app = TestApp::new();
-    let cookie = app.send("GET", "/count", None).await.cookie_pair();
-    let id = TestApp::id_of(&cookie);
-
-    let reply = app.send("POST", "/destroy", Some(&cookie)).await;
-    let removal = reply.set_cookie();
-    assert!(removal.starts_with("id=;"), "{removal}");
-    assert!(removal.contains("Max-Age=0"), "{removal}");
-    assert!(removal.contains("Path=/"), "{removal}");
-    assert!(app.handle.get(&id).await.unwrap().is_none());
-    assert_eq!(app.send("GET", "/count", Some(&cookie)).await.body, "1");
-}
-
-#[actix_web::test]
-async fn a_request_in_flight_does_not_bring_a_destroyed_session_back() {
-    let app = TestApp::new();
-    let cookie = app.send("GET", "/count", None).await.cookie_pair();
-    let id = TestApp::id_of(&cookie);
-
-    let service = app.service().await;
-    let slow = send(&service, "POST", "/gated-set/cart/full", Some(&cookie));
-    let logout = async {
-        app.gate.loaded.notified().await; // the slow request has loaded the session
-        let reply = send(&service, "POST", "/destroy", Some(&cookie)).await;
-        assert!(reply.set_cookie().contains("Max-Age=0"));
-        app.gate.go.notify_one();
-    };
-    let (slow, ()) = tokio::join!(slow, logout);
-
-    assert_eq!(slow.status, 200);
-    assert!(slow.set_cookie().contains("Max-Age=0"), "clears the cookie");
-    assert!(
-        app.handle.get(&id).await.unwrap().is_none(),
-        "not resurrected"
-    );
-    assert_eq!(
-        app.handle.length().await.unwrap(),
-        0,
-        "nor re-created elsewhere"
-    );
-}
-
-#[actix_web::test]
-async fn touch_only_when_the_policy_says_so() {
-    let app = TestApp::new(); // idle 30 minutes, touch below half
-    let cookie = app.send("GET", "/count", None).await.cookie_pair();
-    let id = TestApp::id_of(&cookie);
-    app.store.reset_calls();
-
-    app.clock.advance(5 * MIN); // 25 minutes left: plenty
-    let reply = app.send("GET", "/get/visits", Some(&cookie)).await;
-    assert!(reply.set_cookies.is_empty());
-    assert_eq!(app.store.calls(Operation::Touch), 0);
-    assert_eq!(app.store.calls(Operation::Update), 0);
-
-    app.clock.advance(11 * MIN); // 14 minutes left: below the threshold
-    let reply = app.send("GET", "/get/visits", Some(&cookie)).await;
-    assert_eq!(app.store.calls(Operation::Touch), 1);
-    assert_eq!(
-        app.store.calls(Operation::Update),
-        0,
-        "a touch writes no data"
-    );
-    let refreshed = reply.set_cookie();
-    assert!(refreshed.contains("Max-Age=1800"), "{refreshed}");
-    assert_eq!(TestApp::id_of(&reply.cookie_pair()), id);
-    let record = app.handle.get(&id).await.unwrap().unwrap();
-    assert_eq!(record.expires_at, Some(app.clock.now() + 30 * MIN));
-}
-
-#[actix_web::test]
-async fn store_failures_are_a_bare_500() {
-    let app = TestApp::new();
-    let cookie = app.send("GET", "/count", None).await.cookie_pair();
-
-    // Failing while the handler reads: SessionError.
-    app.store.fail(&[Operation::Get]);
-    let reply = app.send("GET", "/count", Some(&cookie)).await;
-    assert_eq!(reply.status, 500);
-    assert!(!reply.body.contains("hunter2"), "{}", reply.body);
-    assert!(!reply.body.contains(SECRET_ERROR_TEXT));
-    assert!(reply.body.is_empty(), "bare 500: {}", reply.body);
-    app.store.heal();
-
-    // Failing while the middleware saves after the handler.
-    app.store.fail(&[Operation::Update, Operation::Create]);
-    for cookie in [Some(cookie.as_str()), None] {
-        let reply = app.send("GET", "/count", cookie).await;
-        assert_eq!(reply.status, 500, "{reply:?}");
-        assert!(reply.body.is_empty(), "{}", reply.body);
-        assert!(
-            reply.set_cookies.is_empty(),
-            "no cookie for an unsaved session"
-        );
+impl<S, B> SessionApp for Actix<S>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    async fn send(&self, method: &str, path: &str, cookie: Option<&str>) -> Reply {
+        send(&self.0, method, path, cookie).await
     }
-    app.store.heal();
-    assert_eq!(app.send("GET", "/count", Some(&cookie)).await.body, "2");
 }
 
-#[actix_web::test]
-async fn an_old_key_gets_the_cookie_re_signed_a_retired_key_starts_over() {
-    let app = TestApp::new();
-    let old_cookie = app.send("GET", "/count", None).await.cookie_pair();
-    let id = TestApp::id_of(&old_cookie);
-
-    let mut rotated = app.keys.clone();
-    rotated.rotate(Key::generate().unwrap());
-    let service = app.service_with_keys(rotated.clone()).await;
-
-    // A request that never touches the session still gets the cookie re-signed.
-    let reply = send(&service, "GET", "/ignore", Some(&old_cookie)).await;
-    let new_cookie = reply.cookie_pair();
-    assert_ne!(new_cookie, old_cookie);
-    assert_eq!(TestApp::id_of(&new_cookie), id, "same session");
-    assert!(
-        reply.set_cookie().contains("Max-Age="),
-        "{}",
-        reply.set_cookie()
-    );
-    let newest_only = KeyRing::new(rotated.newest().clone());
-    let verified = app
-        .cookie
-        .read([new_cookie.as_str()], &newest_only)
-        .unwrap()
-        .unwrap();
-    assert_eq!(verified.id, id);
-
-    // The data is all there, under either cookie while the old key is in the ring.
-    assert_eq!(
-        send(&service, "GET", "/count", Some(&old_cookie))
-            .await
-            .body,
-        "2"
-    );
-    assert_eq!(
-        send(&service, "GET", "/count", Some(&new_cookie))
-            .await
-            .body,
-        "3"
-    );
-
-    // Retire the old key: its cookie no longer verifies.
-    let mut retired = rotated;
-    retired.retire_oldest();
-    let service = app.service_with_keys(retired).await;
-    let reply = send(&service, "GET", "/count", Some(&old_cookie)).await;
-    assert_eq!(reply.body, "1");
-    assert_ne!(TestApp::id_of(&reply.cookie_pair()), id);
-    assert_eq!(
-        send(&service, "GET", "/count", Some(&new_cookie))
-            .await
-            .body,
-        "4"
-    );
-}
-
-#[actix_web::test]
-async fn cookie_attributes() {
-    let app = TestApp::new();
-    let reply = app.send("GET", "/count", None).await;
-    let set_cookie = reply.set_cookie();
-    assert!(set_cookie.starts_with("id="), "{set_cookie}");
-    for attr in [
-        "HttpOnly",
-        "SameSite=Lax",
-        "Secure",
-        "Path=/",
-        "Max-Age=1800",
-    ] {
-        assert!(
-            set_cookie.split("; ").any(|a| a == attr),
-            "{attr} missing: {set_cookie}"
-        );
+/// One request through `service`, read whole.
+async fn send<S, B>(service: &S, method: &str, path: &str, cookie: Option<&str>) -> Reply
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let mut request = test::TestRequest::default()
+        .method(Method::from_bytes(method.as_bytes()).unwrap())
+        .uri(path);
+    if let Some(cookie) = cookie {
+        request = request.insert_header(("cookie", cookie));
     }
-
-    let mut app = TestApp::new();
-    app.cookie = CookieConfig::new().name("sb").secure(false);
-    let reply = app.send("GET", "/count", None).await;
-    let set_cookie = reply.set_cookie();
-    assert!(set_cookie.starts_with("sb="), "{set_cookie}");
-    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
-    assert!(set_cookie.contains("HttpOnly"));
-
-    // Browser-session cookies: no Max-Age, and not re-sent when only the expiry moves.
-    let mut app = TestApp::new();
-    app.cookie = CookieConfig::new().persistent(false);
-    let first = app.send("GET", "/count", None).await;
-    assert!(
-        !first.set_cookie().contains("Max-Age"),
-        "{}",
-        first.set_cookie()
-    );
-    app.clock.advance(MIN);
-    let second = app.send("GET", "/count", Some(&first.cookie_pair())).await;
-    assert_eq!(second.body, "2");
-    assert!(second.set_cookies.is_empty(), "{second:?}");
+    let response = test::call_service(service, request.to_request()).await;
+    let status = response.status().as_u16();
+    let set_cookies = response
+        .headers()
+        .get_all("set-cookie")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let body = test::read_body(response).await;
+    Reply {
+        status,
+        set_cookies,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
 }
+
+sessionbank_testkit::http_suite!(ActixWeb, #[actix_web::test]);
 
 #[actix_web::test]
 async fn the_extractor_without_the_layer_is_a_fixed_500() {
@@ -378,25 +186,6 @@ async fn the_extractor_without_the_layer_is_a_fixed_500() {
     assert_eq!(reply.status, 500);
     assert_eq!(reply.body, SESSION_MIDDLEWARE_MISSING_BODY);
     assert_eq!(send(&service, "GET", "/optional", None).await.body, "none");
-}
-
-#[actix_web::test]
-async fn session_gives_access_to_the_store() {
-    async fn count_all(session: Session) -> String {
-        session.store().length().await.unwrap().to_string()
-    }
-    let app = TestApp::new();
-    app.send("GET", "/count", None).await;
-    app.send("GET", "/count", None).await;
-    let middleware = SessionMiddleware::new(app.handle.clone(), app.keys.clone())
-        .with_clock(Arc::new(app.clock.clone()));
-    let service = init_service(
-        App::new()
-            .route("/n", web::get().to(count_all))
-            .wrap(middleware),
-    )
-    .await;
-    assert_eq!(send(&service, "GET", "/n", None).await.body, "2");
 }
 
 #[test]
@@ -424,9 +213,9 @@ async fn the_session_works_from_a_spawned_task() {
         runtime.shutdown_background();
         Ok("spawned")
     }
-    let app = TestApp::new();
+    let app = TestApp::<ActixWeb>::new();
     let cookie = app.send("GET", "/count", None).await.cookie_pair();
-    let middleware = app.middleware_with_keys(app.keys.clone());
+    let middleware = middleware(&app.options(app.keys.clone()));
     let service = init_service(
         App::new()
             .route("/spawned", web::post().to(spawned))
@@ -434,10 +223,7 @@ async fn the_session_works_from_a_spawned_task() {
     )
     .await;
     let reply = send(&service, "POST", "/spawned", Some(&cookie)).await;
-    assert_eq!(
-        (reply.status.as_u16(), reply.body.as_str()),
-        (200, "spawned")
-    );
+    assert_eq!((reply.status, reply.body.as_str()), (200, "spawned"));
     assert_eq!(app.send("GET", "/count", Some(&cookie)).await.body, "3");
 }
 
@@ -457,7 +243,7 @@ async fn the_session_is_reachable_from_the_request() {
             .map_err(SessionError::from)?;
         Ok("ok".into())
     }
-    let app = TestApp::new();
+    let app = TestApp::<ActixWeb>::new();
     let service = init_service(
         App::new()
             .route("/from-request", web::post().to(from_request))
@@ -470,12 +256,12 @@ async fn the_session_is_reachable_from_the_request() {
                     future.await
                 }
             })
-            .wrap(app.middleware_with_keys(app.keys.clone())),
+            .wrap(middleware(&app.options(app.keys.clone()))),
     )
     .await;
     let reply = send(&service, "POST", "/from-request", None).await;
     assert_eq!(reply.body, "ok");
-    let id = TestApp::id_of(&reply.cookie_pair());
+    let id = id_of(&reply.cookie_pair());
     assert_eq!(
         app.handle.get(&id).await.unwrap().unwrap().data["via"],
         "request"

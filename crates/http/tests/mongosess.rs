@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{MIN, TestApp, request};
+use common::{MIN, SessionsOf, TestApp, id_of, request};
 use serde_json::json;
 use sessionbank_core::{Clock, ErrorKind, Operation};
 use sessionbank_http::{BROWSER_COOKIE_KEY, CookieConfig, KeygripFormat, Session};
@@ -13,7 +13,7 @@ use sessionbank_http::{BROWSER_COOKIE_KEY, CookieConfig, KeygripFormat, Session}
 async fn commit(session: Session) -> common::Reply {
     let mut response = http::Response::new(String::new());
     session.commit(&mut response).await.unwrap();
-    common::Reply::read(response)
+    common::read(response)
 }
 
 /// A stored session holding `{"a": 1, "b": 2, "c": 3}`; returns its cookie header.
@@ -27,7 +27,7 @@ async fn seeded(app: &TestApp) -> String {
 async fn set_writes_several_keys_in_one_create_or_update() {
     let app = TestApp::new();
     let cookie = seeded(&app).await;
-    let id = TestApp::id_of(&cookie);
+    let id = id_of(&cookie);
     assert_eq!(app.store.calls(Operation::Create), 1);
     let data = app.handle.get(&id).await.unwrap().unwrap().data;
     assert_eq!(
@@ -99,7 +99,7 @@ async fn get_and_get_all_read_the_stored_session_once() {
 async fn del_removes_only_the_named_keys() {
     let app = TestApp::new();
     let cookie = seeded(&app).await;
-    let id = TestApp::id_of(&cookie);
+    let id = id_of(&cookie);
 
     let session = app.sessions().start(&request("GET", "/", Some(&cookie)));
     assert_eq!(session.del(&["a", "c", "never-set"]).await.unwrap(), 2);
@@ -121,7 +121,7 @@ async fn del_removes_only_the_named_keys() {
 async fn reserved_keys_are_refused_and_nothing_changes() {
     let app = TestApp::new();
     let cookie = seeded(&app).await;
-    let id = TestApp::id_of(&cookie);
+    let id = id_of(&cookie);
     let session = app.sessions().start(&request("GET", "/", Some(&cookie)));
 
     for key in ["_id", "$set", "$", "_sessionbank", BROWSER_COOKIE_KEY] {
@@ -163,7 +163,7 @@ async fn reserved_keys_are_refused_and_nothing_changes() {
 async fn end_deletes_the_session_and_expires_its_cookies() {
     let app = TestApp::new();
     let cookie = seeded(&app).await;
-    let id = TestApp::id_of(&cookie);
+    let id = id_of(&cookie);
     app.store.reset_calls();
 
     let session = app.sessions().start(&request("GET", "/", Some(&cookie)));
@@ -224,7 +224,7 @@ async fn end_with_the_keygrip_format_removes_both_cookies() {
 async fn expire_makes_a_browser_session_cookie_and_keeps_the_store_expiry() {
     let app = TestApp::new(); // idle 30 minutes
     let cookie = seeded(&app).await;
-    let id = TestApp::id_of(&cookie);
+    let id = id_of(&cookie);
     let expiry = app.handle.get(&id).await.unwrap().unwrap().expires_at;
     assert_eq!(expiry, Some(app.clock.now() + 30 * MIN));
 
@@ -233,7 +233,7 @@ async fn expire_makes_a_browser_session_cookie_and_keeps_the_store_expiry() {
     session.expire();
     let reply = commit(session).await;
     let set_cookie = reply.set_cookie();
-    assert_eq!(TestApp::id_of(&reply.cookie_pair()), id, "same session");
+    assert_eq!(id_of(&reply.cookie_pair()), id, "same session");
     assert!(!set_cookie.contains("Max-Age"), "{set_cookie}");
     assert!(!set_cookie.contains("Expires"), "{set_cookie}");
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
@@ -270,7 +270,7 @@ async fn expire_makes_a_browser_session_cookie_and_keeps_the_store_expiry() {
     let session = app.sessions().start(&request("GET", "/", Some(&cookie)));
     session.cycle_id().await.unwrap();
     let reply = commit(session).await;
-    assert_ne!(TestApp::id_of(&reply.cookie_pair()), id);
+    assert_ne!(id_of(&reply.cookie_pair()), id);
     assert!(!reply.set_cookie().contains("Max-Age"), "{reply:?}");
 
     // A visitor without a session who calls expire() gets no session and no cookie.
@@ -284,7 +284,7 @@ async fn expire_makes_a_browser_session_cookie_and_keeps_the_store_expiry() {
     session.expire();
     let reply = commit(session).await;
     assert!(!reply.set_cookie().contains("Max-Age"), "{reply:?}");
-    let new_id = TestApp::id_of(&reply.cookie_pair());
+    let new_id = id_of(&reply.cookie_pair());
     assert!(
         app.handle
             .get(&new_id)
@@ -311,7 +311,7 @@ async fn a_persistent_session_keeps_max_age_without_expire() {
 async fn debug_never_shows_the_id_or_values() {
     let app = TestApp::new();
     let cookie = seeded(&app).await;
-    let id = TestApp::id_of(&cookie);
+    let id = id_of(&cookie);
     let session = app.sessions().start(&request("GET", "/", Some(&cookie)));
     session
         .set(json!({"token": "hunter2-secret"}))

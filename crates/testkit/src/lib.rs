@@ -21,6 +21,7 @@
 //! does not offer check that it answers [`ErrorKind::Unsupported`](sessionbank_core::ErrorKind)
 //! instead, so a capability flag cannot lie.
 
+pub mod http_suite;
 mod instrumented;
 pub mod servers;
 mod trials;

@@ -1,37 +1,53 @@
-//! Shared test harness: a real MemoryStore behind a wrapper that counts calls and fails on
-//! demand, and a plain `async fn` request handler (no framework) with the same routes as the
-//! tower tests' axum app, written with `Sessions::start` and `Session::commit`.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+//! Shared test harness: a plain `async fn` request handler (no framework) with the routes of
+//! `sessionbank_testkit::http_suite`, written with `Sessions::start` and `Session::commit`, over
+//! the suite's instrumented MemoryStore.
+#![allow(dead_code, unused_imports, unreachable_pub, clippy::unwrap_used)]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 use serde_json::json;
-use sessionbank_core::{ExpiryPolicy, ManualClock, MemoryStore, SessionId, StoreHandle, Timestamp};
-use sessionbank_http::{CookieConfig, KeyRing, Session, Sessions, error_response};
-use sessionbank_testkit::InstrumentedStore;
-use tokio::sync::{Barrier, Notify};
+use sessionbank_http::{Session, Sessions, error_response};
+use sessionbank_testkit::http_suite::{AppOptions, Framework, Gate, SessionApp};
+use tokio::sync::Barrier;
 
-/// Text planted in injected failures; it must never reach a response.
-pub const SECRET_ERROR_TEXT: &str = "db-password=hunter2 at 10.0.0.7";
+pub use sessionbank_testkit::http_suite::{MIN, Reply, id_of};
 
-pub const MIN: Duration = Duration::from_secs(60);
+/// The suite's world, with this adapter's app.
+pub type TestApp = sessionbank_testkit::http_suite::TestApp<Plain>;
 
-/// A real MemoryStore that counts calls per operation and fails chosen operations on demand.
-pub type Instrumented = InstrumentedStore<MemoryStore>;
+/// The plain-http adapter, for the suite.
+pub struct Plain;
 
-/// An instrumented MemoryStore on `clock`, whose injected failures carry [`SECRET_ERROR_TEXT`].
-pub fn instrumented(clock: ManualClock) -> Instrumented {
-    InstrumentedStore::new(MemoryStore::builder().clock(Arc::new(clock)).build())
-        .with_failure_message(&format!("injected failure: {SECRET_ERROR_TEXT}"))
+impl Plain {
+    /// `Sessions` configured as the suite asks.
+    pub fn sessions(options: &AppOptions) -> Sessions {
+        Sessions::new(options.store.clone(), options.keys.clone())
+            .with_cookie(options.cookie.clone())
+            .with_policy(options.policy)
+            .with_clock(Arc::new(options.clock.clone()))
+    }
 }
 
-/// Lets a test hold a handler between loading its session and writing to it.
-#[derive(Default)]
-pub struct Gate {
-    pub loaded: Notify,
-    pub go: Notify,
+impl Framework for Plain {
+    async fn app(options: AppOptions) -> impl SessionApp {
+        App {
+            sessions: Self::sessions(&options),
+            barrier: options.barrier,
+            gate: options.gate,
+        }
+    }
+}
+
+/// `Sessions` for a [`TestApp`], as its fields say now.
+pub trait SessionsOf {
+    fn sessions(&self) -> Sessions;
+}
+
+impl SessionsOf for TestApp {
+    fn sessions(&self) -> Sessions {
+        Plain::sessions(&self.options(self.keys.clone()))
+    }
 }
 
 /// The application: sessions plus the test's synchronisation points.
@@ -40,6 +56,12 @@ pub struct App {
     pub sessions: Sessions,
     pub barrier: Arc<Barrier>,
     pub gate: Arc<Gate>,
+}
+
+impl SessionApp for App {
+    async fn send(&self, method: &str, path: &str, cookie: Option<&str>) -> Reply {
+        read(self.handle(request(method, path, cookie)).await)
+    }
 }
 
 /// What a route does with the session; `Err` becomes `error_response`.
@@ -119,68 +141,6 @@ impl App {
     }
 }
 
-pub struct TestApp {
-    pub clock: ManualClock,
-    pub store: Instrumented,
-    pub handle: StoreHandle,
-    pub keys: KeyRing,
-    pub cookie: CookieConfig,
-    pub policy: ExpiryPolicy,
-    pub barrier: Arc<Barrier>,
-    pub gate: Arc<Gate>,
-}
-
-impl TestApp {
-    pub fn new() -> Self {
-        let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
-        let store = instrumented(clock.clone());
-        Self {
-            handle: StoreHandle::new(store.clone()),
-            clock,
-            store,
-            keys: KeyRing::generate().unwrap(),
-            cookie: CookieConfig::new(),
-            policy: ExpiryPolicy::new().idle(30 * MIN).no_absolute(),
-            barrier: Arc::new(Barrier::new(2)),
-            gate: Arc::new(Gate::default()),
-        }
-    }
-
-    pub fn sessions(&self) -> Sessions {
-        self.sessions_with_keys(self.keys.clone())
-    }
-
-    pub fn sessions_with_keys(&self, keys: KeyRing) -> Sessions {
-        Sessions::new(self.handle.clone(), keys)
-            .with_cookie(self.cookie.clone())
-            .with_policy(self.policy)
-            .with_clock(Arc::new(self.clock.clone()))
-    }
-
-    /// The app (the tower tests' "router").
-    pub fn router(&self) -> App {
-        self.router_with_keys(self.keys.clone())
-    }
-
-    pub fn router_with_keys(&self, keys: KeyRing) -> App {
-        App {
-            sessions: self.sessions_with_keys(keys),
-            barrier: self.barrier.clone(),
-            gate: self.gate.clone(),
-        }
-    }
-
-    pub async fn send(&self, method: &str, path: &str, cookie: Option<&str>) -> Reply {
-        send(self.router(), method, path, cookie).await
-    }
-
-    /// The session id behind a `name=ID.SIG` cookie pair.
-    pub fn id_of(cookie: &str) -> SessionId {
-        let value = cookie.split_once('=').unwrap().1;
-        SessionId::parse(value.split('.').next().unwrap()).unwrap()
-    }
-}
-
 pub fn request(method: &str, path: &str, cookie: Option<&str>) -> Request<()> {
     let mut request = Request::builder().method(method).uri(path);
     if let Some(cookie) = cookie {
@@ -189,51 +149,18 @@ pub fn request(method: &str, path: &str, cookie: Option<&str>) -> Request<()> {
     request.body(()).unwrap()
 }
 
-pub async fn send(app: App, method: &str, path: &str, cookie: Option<&str>) -> Reply {
-    Reply::read(app.handle(request(method, path, cookie)).await)
-}
-
 /// A response, read whole.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub set_cookies: Vec<String>,
-    pub body: String,
-}
-
-impl Reply {
-    pub fn read(response: Response<String>) -> Self {
-        let status = response.status();
-        let set_cookies = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect();
-        Self {
-            status,
-            set_cookies,
-            body: response.into_body(),
-        }
-    }
-
-    /// The single `Set-Cookie` header, which must be there.
-    pub fn set_cookie(&self) -> &str {
-        assert_eq!(self.set_cookies.len(), 1, "{self:?}");
-        &self.set_cookies[0]
-    }
-
-    /// The `name=value` pair of the single `Set-Cookie`, as the next request sends it.
-    pub fn cookie_pair(&self) -> String {
-        self.set_cookie().split(';').next().unwrap().to_owned()
-    }
-
-    /// Every `name=value` pair, joined as a `Cookie` header (for multi-cookie formats).
-    pub fn cookie_header(&self) -> String {
-        self.set_cookies
-            .iter()
-            .map(|c| c.split(';').next().unwrap())
-            .collect::<Vec<_>>()
-            .join("; ")
+pub fn read(response: Response<String>) -> Reply {
+    let status = response.status().as_u16();
+    let set_cookies = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    Reply {
+        status,
+        set_cookies,
+        body: response.into_body(),
     }
 }

@@ -1,0 +1,794 @@
+//! One HTTP behaviour suite for every web adapter (axum/tower, actix-web, plain `http`).
+//!
+//! Each trial here is a session behaviour seen from the outside: requests with and without a
+//! cookie, the `Set-Cookie` headers and bodies that come back, and what reached the store (a real
+//! [`MemoryStore`] behind an [`InstrumentedStore`] that counts calls and fails on demand).
+//! An adapter's test target implements [`Framework`] once (the fixed route set below, in that
+//! framework's idiom) and runs every trial with [`http_suite!`](crate::http_suite!), which
+//! writes one test per trial, named as the trial:
+//!
+//! ```ignore
+//! sessionbank_testkit::http_suite!(Axum, #[tokio::test]);
+//! ```
+//!
+//! # The routes
+//!
+//! | method and path              | what the handler does                                        |
+//! |------------------------------|--------------------------------------------------------------|
+//! | `GET /count`                 | `visits` + 1 (from 0), stored; the body is the new count      |
+//! | `GET /ignore`                | never touches the session; body `ignored`                     |
+//! | `GET /get/{key}`             | the JSON value of `key` (`to_string`), or an empty body      |
+//! | `POST /set/{key}/{value}`    | stores the string `value` under `key`; body `ok`             |
+//! | `POST /barrier-set/{k}/{v}`  | reads `visits`, waits on [`AppOptions::barrier`], sets; `ok` |
+//! | `POST /gated-set/{k}/{v}`    | reads `visits`, [`Gate::loaded`], awaits [`Gate::go`], sets  |
+//! | `POST /cycle`                | cycles the session id; body `cycled`                         |
+//! | `POST /destroy`              | destroys the session; body `destroyed`                       |
+//! | `GET /n`                     | the number of sessions in the store (through the session)    |
+//!
+//! A store error in a handler is the adapter's own error response (a bare 500).
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sessionbank_cookie::{CookieConfig, Key, KeyRing};
+use sessionbank_core::{
+    Clock, ExpiryPolicy, ManualClock, MemoryStore, Operation, SessionId, StoreHandle, Timestamp,
+};
+use tokio::sync::{Barrier, Notify};
+
+use crate::InstrumentedStore;
+
+/// Text planted in injected store failures; it must never reach a response.
+pub const SECRET_ERROR_TEXT: &str = "db-password=hunter2 at 10.0.0.7";
+
+/// One minute.
+pub const MIN: Duration = Duration::from_secs(60);
+
+/// Lets a trial hold a handler (`/gated-set`) between loading its session and writing to it.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_testkit::http_suite::Gate;
+///
+/// let gate = Gate::default();
+/// gate.loaded.notify_one(); // the handler says: loaded
+/// gate.go.notify_one(); // the trial says: go on
+/// ```
+#[derive(Debug, Default)]
+pub struct Gate {
+    /// Notified by the handler once it has loaded the session.
+    pub loaded: Notify,
+    /// Notified by the trial to let the handler write.
+    pub go: Notify,
+}
+
+/// Everything an adapter needs to build the app under test.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_testkit::http_suite::{AppOptions, Framework, Reply, SessionApp, TestApp};
+///
+/// struct Fixed;
+/// impl SessionApp for Fixed {
+///     async fn send(&self, _method: &str, _path: &str, _cookie: Option<&str>) -> Reply {
+///         Reply { status: 404, set_cookies: Vec::new(), body: String::new() }
+///     }
+/// }
+/// struct Nothing;
+/// impl Framework for Nothing {
+///     async fn app(options: AppOptions) -> impl SessionApp {
+///         let _ = (options.store, options.keys, options.cookie, options.policy, options.clock);
+///         Fixed
+///     }
+/// }
+/// let app = TestApp::<Nothing>::new();
+/// let options: AppOptions = app.options(app.keys.clone());
+/// assert_eq!(options.barrier.as_ref() as *const _, app.barrier.as_ref() as *const _);
+/// ```
+#[derive(Clone)]
+pub struct AppOptions {
+    /// The store behind the session layer (an instrumented MemoryStore).
+    pub store: StoreHandle,
+    /// The signing keys.
+    pub keys: KeyRing,
+    /// The cookie configuration.
+    pub cookie: CookieConfig,
+    /// The expiry policy.
+    pub policy: ExpiryPolicy,
+    /// The clock the layer reads (the store runs on the same one).
+    pub clock: ManualClock,
+    /// For `/barrier-set`: two parties.
+    pub barrier: Arc<Barrier>,
+    /// For `/gated-set`.
+    pub gate: Arc<Gate>,
+}
+
+impl std::fmt::Debug for AppOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppOptions")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A built app that answers requests, with the session layer of one framework.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_testkit::http_suite::{Reply, SessionApp};
+///
+/// struct Fixed;
+/// impl SessionApp for Fixed {
+///     async fn send(&self, _method: &str, _path: &str, _cookie: Option<&str>) -> Reply {
+///         Reply { status: 200, set_cookies: Vec::new(), body: "ignored".into() }
+///     }
+/// }
+/// ```
+pub trait SessionApp {
+    /// Sends one request (`cookie` is the whole `Cookie` header) and reads the response whole.
+    fn send(&self, method: &str, path: &str, cookie: Option<&str>) -> impl Future<Output = Reply>;
+}
+
+/// A web framework with a session layer: builds the app (the routes of the
+/// [module docs](self)) from [`AppOptions`].
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_testkit::http_suite::{AppOptions, Framework, Reply, SessionApp};
+///
+/// struct Fixed;
+/// impl SessionApp for Fixed {
+///     async fn send(&self, _method: &str, _path: &str, _cookie: Option<&str>) -> Reply {
+///         Reply { status: 404, set_cookies: Vec::new(), body: String::new() }
+///     }
+/// }
+/// struct Nothing;
+/// impl Framework for Nothing {
+///     async fn app(_options: AppOptions) -> impl SessionApp {
+///         Fixed
+///     }
+/// }
+/// ```
+pub trait Framework {
+    /// The app with every route, behind the framework's session layer configured by `options`.
+    fn app(options: AppOptions) -> impl Future<Output = impl SessionApp>;
+}
+
+/// A response, read whole.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_testkit::http_suite::Reply;
+///
+/// let reply = Reply {
+///     status: 200,
+///     set_cookies: vec!["id=abc.sig; Path=/; HttpOnly".into()],
+///     body: "1".into(),
+/// };
+/// assert_eq!(reply.cookie_pair(), "id=abc.sig");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// Every `Set-Cookie` header, in order.
+    pub set_cookies: Vec<String>,
+    /// The body, as UTF-8.
+    pub body: String,
+}
+
+impl Reply {
+    /// The single `Set-Cookie` header, which must be there.
+    ///
+    /// # Panics
+    ///
+    /// When there is not exactly one `Set-Cookie` header.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use sessionbank_testkit::http_suite::Reply;
+    /// let reply = Reply { status: 200, set_cookies: vec!["id=; Max-Age=0".into()], body: String::new() };
+    /// assert!(reply.set_cookie().contains("Max-Age=0"));
+    /// ```
+    #[track_caller]
+    pub fn set_cookie(&self) -> &str {
+        assert_eq!(self.set_cookies.len(), 1, "{self:?}");
+        &self.set_cookies[0]
+    }
+
+    /// The `name=value` pair of the single `Set-Cookie`, as the next request sends it.
+    ///
+    /// # Panics
+    ///
+    /// When there is not exactly one `Set-Cookie` header.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use sessionbank_testkit::http_suite::Reply;
+    /// let reply = Reply { status: 200, set_cookies: vec!["sb=x.y; Secure".into()], body: String::new() };
+    /// assert_eq!(reply.cookie_pair(), "sb=x.y");
+    /// ```
+    #[track_caller]
+    pub fn cookie_pair(&self) -> String {
+        let set_cookie = self.set_cookie();
+        set_cookie
+            .split_once(';')
+            .map_or(set_cookie, |(pair, _)| pair)
+            .to_owned()
+    }
+
+    /// Every `name=value` pair, joined as a `Cookie` header (for multi-cookie formats).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use sessionbank_testkit::http_suite::Reply;
+    /// let reply = Reply {
+    ///     status: 200,
+    ///     set_cookies: vec!["a=1; Path=/".into(), "a.sig=2; Path=/".into()],
+    ///     body: String::new(),
+    /// };
+    /// assert_eq!(reply.cookie_header(), "a=1; a.sig=2");
+    /// ```
+    pub fn cookie_header(&self) -> String {
+        self.set_cookies
+            .iter()
+            .map(|c| c.split_once(';').map_or(c.as_str(), |(pair, _)| pair))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// The session id behind a `name=ID.SIG` cookie pair.
+///
+/// # Panics
+///
+/// When the pair holds no valid session id.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_core::SessionId;
+/// use sessionbank_testkit::http_suite::id_of;
+///
+/// let id = SessionId::generate()?;
+/// assert_eq!(id_of(&format!("id={}.signature", id.as_str())), id);
+/// # Ok::<(), sessionbank_core::Error>(())
+/// ```
+#[allow(clippy::expect_used)] // a test helper: a malformed cookie is a failed trial
+#[track_caller]
+pub fn id_of(cookie: &str) -> SessionId {
+    let value = cookie.split_once('=').map_or("", |(_, v)| v);
+    let id = value.split('.').next().unwrap_or_default();
+    SessionId::parse(id).expect("a session id in the cookie")
+}
+
+/// One trial's world: a manual clock, an instrumented MemoryStore on it, keys, cookie
+/// configuration, expiry policy (idle 30 minutes, no absolute limit) and the synchronisation
+/// points, for the framework `F`.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_core::Operation;
+/// use sessionbank_testkit::http_suite::{AppOptions, Framework, Reply, SessionApp, TestApp};
+///
+/// struct Fixed;
+/// impl SessionApp for Fixed {
+///     async fn send(&self, _method: &str, _path: &str, _cookie: Option<&str>) -> Reply {
+///         Reply { status: 200, set_cookies: Vec::new(), body: "ignored".into() }
+///     }
+/// }
+/// struct Nothing;
+/// impl Framework for Nothing {
+///     async fn app(_options: AppOptions) -> impl SessionApp {
+///         Fixed
+///     }
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let app = TestApp::<Nothing>::new();
+/// assert_eq!(app.send("GET", "/ignore", None).await.body, "ignored");
+/// assert_eq!(app.store.total_calls(), 0);
+/// # });
+/// ```
+pub struct TestApp<F> {
+    /// The clock of the store and of the layer.
+    pub clock: ManualClock,
+    /// The store, for counting calls and injecting failures.
+    pub store: InstrumentedStore<MemoryStore>,
+    /// The same store, as the layer sees it.
+    pub handle: StoreHandle,
+    /// The signing keys the app is built with by default.
+    pub keys: KeyRing,
+    /// The cookie configuration.
+    pub cookie: CookieConfig,
+    /// The expiry policy.
+    pub policy: ExpiryPolicy,
+    /// For `/barrier-set`.
+    pub barrier: Arc<Barrier>,
+    /// For `/gated-set`.
+    pub gate: Arc<Gate>,
+    framework: PhantomData<fn() -> F>,
+}
+
+impl<F> std::fmt::Debug for TestApp<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestApp")
+            .field("clock", &self.clock)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Framework> Default for TestApp<F> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<F: Framework> TestApp<F> {
+    /// A fresh world.
+    ///
+    /// # Panics
+    ///
+    /// When the system has no randomness for a key.
+    #[allow(clippy::expect_used)]
+    pub fn new() -> Self {
+        let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+        let store = InstrumentedStore::new(
+            MemoryStore::builder()
+                .clock(Arc::new(clock.clone()))
+                .build(),
+        )
+        .with_failure_message(&format!("injected failure: {SECRET_ERROR_TEXT}"));
+        Self {
+            handle: StoreHandle::new(store.clone()),
+            clock,
+            store,
+            keys: KeyRing::generate().expect("a random key"),
+            cookie: CookieConfig::new(),
+            policy: ExpiryPolicy::new().idle(30 * MIN).no_absolute(),
+            barrier: Arc::new(Barrier::new(2)),
+            gate: Arc::new(Gate::default()),
+            framework: PhantomData,
+        }
+    }
+
+    /// The options to build the app with, signing with `keys`.
+    pub fn options(&self, keys: KeyRing) -> AppOptions {
+        AppOptions {
+            store: self.handle.clone(),
+            keys,
+            cookie: self.cookie.clone(),
+            policy: self.policy,
+            clock: self.clock.clone(),
+            barrier: self.barrier.clone(),
+            gate: self.gate.clone(),
+        }
+    }
+
+    /// The app, built with [`keys`](Self::keys).
+    pub async fn app(&self) -> impl SessionApp {
+        F::app(self.options(self.keys.clone())).await
+    }
+
+    /// The app, built with other keys.
+    pub async fn app_with_keys(&self, keys: KeyRing) -> impl SessionApp {
+        F::app(self.options(keys)).await
+    }
+
+    /// One request to a freshly built app.
+    pub async fn send(&self, method: &str, path: &str, cookie: Option<&str>) -> Reply {
+        self.app().await.send(method, path, cookie).await
+    }
+}
+
+/// Writes one test per trial of the suite for a [`Framework`], each named as its trial, with
+/// the given test attribute (`#[tokio::test]`, `#[actix_web::test]`...).
+///
+/// # Examples
+///
+/// ```ignore
+/// struct Axum;
+/// impl sessionbank_testkit::http_suite::Framework for Axum { /* ... */ }
+/// sessionbank_testkit::http_suite!(Axum, #[tokio::test]);
+/// ```
+#[macro_export]
+macro_rules! http_suite {
+    ($framework:ty, #[$test:meta]) => {
+        $crate::http_suite!(@trials $framework, $test,
+            visit_counter_increments_with_the_returned_cookie,
+            a_handler_that_ignores_the_session_costs_nothing,
+            concurrent_requests_changing_different_keys_both_keep_their_change,
+            tampered_unknown_and_expired_cookies_get_a_fresh_session,
+            cycle_id_sends_a_new_cookie_and_kills_the_old_id,
+            destroy_clears_the_cookie_and_the_session,
+            a_request_in_flight_does_not_bring_a_destroyed_session_back,
+            touch_only_when_the_policy_says_so,
+            store_failures_are_a_bare_500,
+            an_old_key_gets_the_cookie_re_signed_a_retired_key_starts_over,
+            cookie_attributes,
+            session_gives_access_to_the_store,
+        );
+    };
+    (@trials $framework:ty, $test:meta, $($trial:ident,)*) => {
+        $(
+            #[$test]
+            async fn $trial() {
+                $crate::http_suite::trials::$trial::<$framework>().await;
+            }
+        )*
+    };
+}
+
+/// The trials, one `async fn` each, generic over the [`Framework`]; [`http_suite!`](crate::http_suite!)
+/// runs them all.
+#[allow(clippy::unwrap_used, clippy::missing_panics_doc)] // test bodies: a panic is a failed trial
+pub mod trials {
+    use super::*;
+
+    /// Each visit counts; the cookie keeps naming the same session.
+    pub async fn visit_counter_increments_with_the_returned_cookie<F: Framework>() {
+        let app = TestApp::<F>::new();
+        let first = app.send("GET", "/count", None).await;
+        assert_eq!(first.status, 200);
+        assert_eq!(first.body, "1");
+        let mut cookie = first.cookie_pair();
+        let id = id_of(&cookie);
+
+        for expected in 2..=4 {
+            app.clock.advance(MIN);
+            let reply = app.send("GET", "/count", Some(&cookie)).await;
+            assert_eq!(reply.body, expected.to_string());
+            if !reply.set_cookies.is_empty() {
+                cookie = reply.cookie_pair();
+                assert_eq!(id_of(&cookie), id, "same session, same id");
+            }
+        }
+        let record = app.handle.get(&id).await.unwrap().unwrap();
+        assert_eq!(record.data["visits"], 4);
+        assert_eq!(app.store.calls(Operation::Create), 1);
+        assert_eq!(app.store.calls(Operation::Update), 3);
+    }
+
+    /// A handler that never touches the session costs no store call and sends no cookie.
+    pub async fn a_handler_that_ignores_the_session_costs_nothing<F: Framework>() {
+        let app = TestApp::<F>::new();
+        let reply = app.send("GET", "/ignore", None).await;
+        assert_eq!(reply.body, "ignored");
+        assert!(reply.set_cookies.is_empty());
+        assert_eq!(app.store.total_calls(), 0);
+
+        // Also with a valid session cookie.
+        let cookie = app.send("GET", "/count", None).await.cookie_pair();
+        app.store.reset_calls();
+        let reply = app.send("GET", "/ignore", Some(&cookie)).await;
+        assert!(reply.set_cookies.is_empty());
+        assert_eq!(app.store.total_calls(), 0);
+
+        // A read-only visit well within the idle timeout: one get, no write, no cookie.
+        app.clock.advance(MIN);
+        let reply = app.send("GET", "/get/visits", Some(&cookie)).await;
+        assert_eq!(reply.body, "1");
+        assert!(reply.set_cookies.is_empty());
+        assert_eq!(app.store.calls(Operation::Get), 1);
+        assert_eq!(app.store.total_calls(), 1);
+
+        // A new visitor who only reads gets no session stored and no cookie.
+        let reply = app.send("GET", "/get/visits", None).await;
+        assert!(reply.set_cookies.is_empty());
+        assert_eq!(app.store.calls(Operation::Create), 0);
+    }
+
+    /// Two requests that load the same session, then each change a different key: both changes
+    /// are kept.
+    pub async fn concurrent_requests_changing_different_keys_both_keep_their_change<
+        F: Framework,
+    >() {
+        let app = TestApp::<F>::new();
+        let cookie = app.send("GET", "/count", None).await.cookie_pair();
+        let id = id_of(&cookie);
+
+        // Both handlers load the session, then wait for each other before writing.
+        let service = app.app().await;
+        let (a, b) = tokio::join!(
+            service.send("POST", "/barrier-set/a/from-a", Some(&cookie)),
+            service.send("POST", "/barrier-set/b/from-b", Some(&cookie)),
+        );
+        assert_eq!((a.status, b.status), (200, 200));
+        let data = app.handle.get(&id).await.unwrap().unwrap().data;
+        assert_eq!(data["a"], "from-a");
+        assert_eq!(data["b"], "from-b");
+        assert_eq!(data["visits"], 1);
+    }
+
+    /// Tampered, unknown, expired, garbage and oversized cookies: a fresh session, never an
+    /// error, never the client's id.
+    pub async fn tampered_unknown_and_expired_cookies_get_a_fresh_session<F: Framework>() {
+        let app = TestApp::<F>::new();
+        let cookie = app.send("GET", "/count", None).await.cookie_pair();
+        let id = id_of(&cookie);
+
+        // Tampered: one character of the id changed.
+        let (name, value) = cookie.split_once('=').unwrap();
+        let mut bytes = value.as_bytes().to_vec();
+        bytes[3] = if bytes[3] == b'x' { b'y' } else { b'x' };
+        let tampered = format!("{name}={}", String::from_utf8(bytes).unwrap());
+        let tampered_id = &tampered[name.len() + 1..name.len() + 33];
+        let reply = app.send("GET", "/count", Some(&tampered)).await;
+        assert_eq!(reply.body, "1", "fresh session");
+        let fresh = id_of(&reply.cookie_pair());
+        assert_ne!(fresh, id);
+        assert_ne!(fresh.as_str(), tampered_id);
+
+        // Unknown: correctly signed, but no such session in the store.
+        let unknown = SessionId::generate().unwrap();
+        let forged = app
+            .cookie
+            .set_cookies(&unknown, None, app.clock.now(), &app.keys)
+            .remove(0)
+            .stripped()
+            .to_string();
+        let reply = app.send("GET", "/count", Some(&forged)).await;
+        assert_eq!(reply.body, "1");
+        let fresh = id_of(&reply.cookie_pair());
+        assert_ne!(fresh, unknown, "never adopts the client's id");
+        assert!(app.handle.get(&unknown).await.unwrap().is_none());
+
+        // Expired: 31 minutes idle with a 30-minute idle timeout.
+        app.clock.advance(31 * MIN);
+        let reply = app.send("GET", "/count", Some(&cookie)).await;
+        assert_eq!(reply.body, "1");
+        let fresh = id_of(&reply.cookie_pair());
+        assert_ne!(fresh, id);
+
+        // Garbage and oversized headers: fresh session, no error.
+        let huge = format!("id={}", "A".repeat(20_000));
+        for junk in ["id=", "id=....", "id=%ff%00", huge.as_str()] {
+            let reply = app.send("GET", "/count", Some(junk)).await;
+            assert_eq!(
+                (reply.status, reply.body.as_str()),
+                (200, "1"),
+                "{junk:.40}"
+            );
+        }
+    }
+
+    /// `cycle_id` sends a new cookie; the old id is gone from the store and starts over.
+    pub async fn cycle_id_sends_a_new_cookie_and_kills_the_old_id<F: Framework>() {
+        let app = TestApp::<F>::new();
+        let cookie = app.send("GET", "/count", None).await.cookie_pair();
+        let old = id_of(&cookie);
+
+        let reply = app.send("POST", "/cycle", Some(&cookie)).await;
+        assert_eq!(reply.body, "cycled");
+        let new_cookie = reply.cookie_pair();
+        let new = id_of(&new_cookie);
+        assert_ne!(new, old);
+        assert!(app.handle.get(&old).await.unwrap().is_none(), "old id gone");
+        assert_eq!(
+            app.handle.get(&new).await.unwrap().unwrap().data["visits"],
+            1
+        );
+
+        // The new cookie carries on; the old one starts over.
+        assert_eq!(app.send("GET", "/count", Some(&new_cookie)).await.body, "2");
+        assert_eq!(app.send("GET", "/count", Some(&cookie)).await.body, "1");
+    }
+
+    /// `destroy` removes the cookie (`Max-Age=0`, same path) and the stored session.
+    pub async fn destroy_clears_the_cookie_and_the_session<F: Framework>() {
+        let app = TestApp::<F>::new();
+        let cookie = app.send("GET", "/count", None).await.cookie_pair();
+        let id = id_of(&cookie);
+
+        let reply = app.send("POST", "/destroy", Some(&cookie)).await;
+        let removal = reply.set_cookie();
+        assert!(removal.starts_with("id=;"), "{removal}");
+        assert!(removal.contains("Max-Age=0"), "{removal}");
+        assert!(removal.contains("Path=/"), "{removal}");
+        assert!(app.handle.get(&id).await.unwrap().is_none());
+        assert_eq!(app.send("GET", "/count", Some(&cookie)).await.body, "1");
+    }
+
+    /// A request that loaded the session before a logout, and writes after it, neither brings
+    /// the session back nor creates another.
+    pub async fn a_request_in_flight_does_not_bring_a_destroyed_session_back<F: Framework>() {
+        let app = TestApp::<F>::new();
+        let cookie = app.send("GET", "/count", None).await.cookie_pair();
+        let id = id_of(&cookie);
+
+        let service = app.app().await;
+        let slow = service.send("POST", "/gated-set/cart/full", Some(&cookie));
+        let logout = async {
+            app.gate.loaded.notified().await; // the slow request has loaded the session
+            let reply = service.send("POST", "/destroy", Some(&cookie)).await;
+            assert!(reply.set_cookie().contains("Max-Age=0"));
+            app.gate.go.notify_one();
+        };
+        let (slow, ()) = tokio::join!(slow, logout);
+
+        assert_eq!(slow.status, 200);
+        assert!(slow.set_cookie().contains("Max-Age=0"), "clears the cookie");
+        assert!(
+            app.handle.get(&id).await.unwrap().is_none(),
+            "not resurrected"
+        );
+        assert_eq!(
+            app.handle.length().await.unwrap(),
+            0,
+            "nor re-created elsewhere"
+        );
+    }
+
+    /// A read-only visit touches the expiry (and re-sends the cookie) only below the policy's
+    /// threshold.
+    pub async fn touch_only_when_the_policy_says_so<F: Framework>() {
+        let app = TestApp::<F>::new(); // idle 30 minutes, touch below half
+        let cookie = app.send("GET", "/count", None).await.cookie_pair();
+        let id = id_of(&cookie);
+        app.store.reset_calls();
+
+        app.clock.advance(5 * MIN); // 25 minutes left: plenty
+        let reply = app.send("GET", "/get/visits", Some(&cookie)).await;
+        assert!(reply.set_cookies.is_empty());
+        assert_eq!(app.store.calls(Operation::Touch), 0);
+        assert_eq!(app.store.calls(Operation::Update), 0);
+
+        app.clock.advance(11 * MIN); // 14 minutes left: below the threshold
+        let reply = app.send("GET", "/get/visits", Some(&cookie)).await;
+        assert_eq!(app.store.calls(Operation::Touch), 1);
+        assert_eq!(
+            app.store.calls(Operation::Update),
+            0,
+            "a touch writes no data"
+        );
+        let refreshed = reply.set_cookie();
+        assert!(refreshed.contains("Max-Age=1800"), "{refreshed}");
+        assert_eq!(id_of(&reply.cookie_pair()), id);
+        let record = app.handle.get(&id).await.unwrap().unwrap();
+        assert_eq!(record.expires_at, Some(app.clock.now() + 30 * MIN));
+    }
+
+    /// A store failure, in the handler or in the save after it, is a bare 500 with no cookie
+    /// and nothing of the error's text.
+    pub async fn store_failures_are_a_bare_500<F: Framework>() {
+        let app = TestApp::<F>::new();
+        let cookie = app.send("GET", "/count", None).await.cookie_pair();
+
+        // Failing while the handler reads: SessionError.
+        app.store.fail(&[Operation::Get]);
+        let reply = app.send("GET", "/count", Some(&cookie)).await;
+        assert_eq!(reply.status, 500);
+        assert!(!reply.body.contains("hunter2"), "{}", reply.body);
+        assert!(!reply.body.contains(SECRET_ERROR_TEXT));
+        assert!(reply.body.is_empty(), "bare 500: {}", reply.body);
+        app.store.heal();
+
+        // Failing while the layer saves after the handler.
+        app.store.fail(&[Operation::Update, Operation::Create]);
+        for cookie in [Some(cookie.as_str()), None] {
+            let reply = app.send("GET", "/count", cookie).await;
+            assert_eq!(reply.status, 500, "{reply:?}");
+            assert!(reply.body.is_empty(), "{}", reply.body);
+            assert!(
+                reply.set_cookies.is_empty(),
+                "no cookie for an unsaved session"
+            );
+        }
+        app.store.heal();
+        assert_eq!(app.send("GET", "/count", Some(&cookie)).await.body, "2");
+    }
+
+    /// A cookie signed with an older key of the ring is re-signed with the newest (even when
+    /// the handler ignores the session); once that key is retired, its cookie starts over.
+    pub async fn an_old_key_gets_the_cookie_re_signed_a_retired_key_starts_over<F: Framework>() {
+        let app = TestApp::<F>::new();
+        let old_cookie = app.send("GET", "/count", None).await.cookie_pair();
+        let id = id_of(&old_cookie);
+
+        let mut rotated = app.keys.clone();
+        rotated.rotate(Key::generate().unwrap());
+        let service = app.app_with_keys(rotated.clone()).await;
+
+        // A request that never touches the session still gets the cookie re-signed.
+        let reply = service.send("GET", "/ignore", Some(&old_cookie)).await;
+        let new_cookie = reply.cookie_pair();
+        assert_ne!(new_cookie, old_cookie);
+        assert_eq!(id_of(&new_cookie), id, "same session");
+        assert!(
+            reply.set_cookie().contains("Max-Age="),
+            "{}",
+            reply.set_cookie()
+        );
+        let newest_only = KeyRing::new(rotated.newest().clone());
+        let verified = app
+            .cookie
+            .read([new_cookie.as_str()], &newest_only)
+            .unwrap()
+            .unwrap();
+        assert_eq!(verified.id, id);
+
+        // The data is all there, under either cookie while the old key is in the ring.
+        assert_eq!(
+            service.send("GET", "/count", Some(&old_cookie)).await.body,
+            "2"
+        );
+        assert_eq!(
+            service.send("GET", "/count", Some(&new_cookie)).await.body,
+            "3"
+        );
+
+        // Retire the old key: its cookie no longer verifies.
+        let mut retired = rotated;
+        retired.retire_oldest();
+        let service = app.app_with_keys(retired).await;
+        let reply = service.send("GET", "/count", Some(&old_cookie)).await;
+        assert_eq!(reply.body, "1");
+        assert_ne!(id_of(&reply.cookie_pair()), id);
+        assert_eq!(
+            service.send("GET", "/count", Some(&new_cookie)).await.body,
+            "4"
+        );
+    }
+
+    /// The cookie's name and attributes follow the [`CookieConfig`]; a browser-session cookie
+    /// has no `Max-Age` and is not re-sent when only the expiry moves.
+    pub async fn cookie_attributes<F: Framework>() {
+        let app = TestApp::<F>::new();
+        let reply = app.send("GET", "/count", None).await;
+        let set_cookie = reply.set_cookie();
+        assert!(set_cookie.starts_with("id="), "{set_cookie}");
+        for attr in [
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+            "Path=/",
+            "Max-Age=1800",
+        ] {
+            assert!(
+                set_cookie.split("; ").any(|a| a == attr),
+                "{attr} missing: {set_cookie}"
+            );
+        }
+
+        let mut app = TestApp::<F>::new();
+        app.cookie = CookieConfig::new().name("sb").secure(false);
+        let reply = app.send("GET", "/count", None).await;
+        let set_cookie = reply.set_cookie();
+        assert!(set_cookie.starts_with("sb="), "{set_cookie}");
+        assert!(!set_cookie.contains("Secure"), "{set_cookie}");
+        assert!(set_cookie.contains("HttpOnly"));
+
+        // Browser-session cookies: no Max-Age, and not re-sent when only the expiry moves.
+        let mut app = TestApp::<F>::new();
+        app.cookie = CookieConfig::new().persistent(false);
+        let first = app.send("GET", "/count", None).await;
+        assert!(
+            !first.set_cookie().contains("Max-Age"),
+            "{}",
+            first.set_cookie()
+        );
+        app.clock.advance(MIN);
+        let second = app.send("GET", "/count", Some(&first.cookie_pair())).await;
+        assert_eq!(second.body, "2");
+        assert!(second.set_cookies.is_empty(), "{second:?}");
+    }
+
+    /// A handler reaches the store through its session (`GET /n` counts the sessions).
+    pub async fn session_gives_access_to_the_store<F: Framework>() {
+        let app = TestApp::<F>::new();
+        app.send("GET", "/count", None).await;
+        app.send("GET", "/count", None).await;
+        assert_eq!(app.send("GET", "/n", None).await.body, "2");
+    }
+}
