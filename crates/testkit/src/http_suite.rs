@@ -7,9 +7,11 @@
 //! framework's idiom) and runs every trial with [`http_suite!`](crate::http_suite!), which
 //! writes one test per trial, named as the trial:
 //!
-//! ```ignore
+//! ```text
 //! sessionbank_testkit::http_suite!(Axum, #[tokio::test]);
 //! ```
+//!
+//! (a whole, compiled example is on [`http_suite!`](crate::http_suite!)).
 //!
 //! # The routes
 //!
@@ -397,10 +399,28 @@ impl<F: Framework> TestApp<F> {
 ///
 /// # Examples
 ///
-/// ```ignore
-/// struct Axum;
-/// impl sessionbank_testkit::http_suite::Framework for Axum { /* ... */ }
-/// sessionbank_testkit::http_suite!(Axum, #[tokio::test]);
+/// In a test target (`tests/suite.rs`), with a framework whose app answers every route of the
+/// [module docs](crate::http_suite) (this one answers nothing, so its trials would fail):
+///
+/// ```
+/// use sessionbank_testkit::http_suite::{AppOptions, Framework, Reply, SessionApp};
+///
+/// struct NotFound;
+/// impl SessionApp for NotFound {
+///     async fn send(&self, _method: &str, _path: &str, _cookie: Option<&str>) -> Reply {
+///         Reply { status: 404, set_cookies: Vec::new(), body: String::new() }
+///     }
+/// }
+/// struct Nothing;
+/// impl Framework for Nothing {
+///     async fn app(_options: AppOptions) -> impl SessionApp {
+///         NotFound
+///     }
+/// }
+///
+/// // One `#[tokio::test] async fn visit_counter_increments_with_the_returned_cookie()`, ...
+/// sessionbank_testkit::http_suite!(Nothing, #[tokio::test]);
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! http_suite {
