@@ -256,10 +256,11 @@ impl RedisStoreBuilder {
         Ok(builder)
     }
 
-    /// Reads a parsed store URL and takes its options out of `options`: `prefix` (default
-    /// `sessionbank:`), `connect_timeout` and `response_timeout` (default 5 s each), and
-    /// `nodes` (more `host:port` seeds, comma-separated, for cluster and sentinel URLs, whose
-    /// comma form the `url` crate refuses); `browser_idle` comes from `common`.
+    /// Reads a parsed store URL and takes its options out of `options`: the hosts after the
+    /// first of a multi-host URL (which [`Registry::connect`](sessionbank_core::Registry::connect)
+    /// splits off), `prefix` (default `sessionbank:`), `connect_timeout` and
+    /// `response_timeout` (default 5 s each), and `nodes` (more `host:port` seeds,
+    /// comma-separated, for cluster and sentinel URLs); `browser_idle` comes from `common`.
     ///
     /// - `redis://[user:password@]host[:port][/db]`, `rediss://` for TLS;
     /// - `redis+cluster://[user:password@]host:port[?nodes=h2:p2,h3:p3]`;
@@ -312,6 +313,11 @@ impl RedisStoreBuilder {
                 vec![(host.to_owned(), url.port().unwrap_or(default_port))]
             }
         };
+        // `redis+cluster://h1:p1,h2:p2`: the registry hands over the hosts after the first.
+        let listed = options.take_extra_hosts();
+        if !listed.is_empty() {
+            addrs.extend(parse_hosts(&listed.join(","), default_port)?);
+        }
         if let Some(extra) = options.take("nodes") {
             addrs.extend(parse_hosts(&extra, default_port)?);
         }

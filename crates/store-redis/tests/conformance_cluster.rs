@@ -91,6 +91,31 @@ async fn registry_with_nodes(ports: Vec<u16>) -> anyhow::Result<()> {
     store.set(&id, &Record::new(Timestamp::now())).await?;
     ensure!(store.get(&id).await?.is_some());
     store.clear().await?;
+    // And the comma form, which the registry splits before parsing.
+    let url = format!(
+        "redis+cluster://127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}?prefix=sbr:{}:",
+        ports[0],
+        ports[1],
+        ports[2],
+        random_name()
+    );
+    let store = registry
+        .connect(&url)
+        .await
+        .map_err(|e| anyhow!("{}", e.chain()))?;
+    store.set(&id, &Record::new(Timestamp::now())).await?;
+    ensure!(store.get(&id).await?.is_some());
+    store.clear().await?;
+    // A comma list on a one-server scheme is refused.
+    let err = registry
+        .connect(&format!(
+            "redis://127.0.0.1:{},127.0.0.1:{}/0",
+            ports[0], ports[1]
+        ))
+        .await
+        .err()
+        .ok_or_else(|| anyhow!("redis:// with two hosts must fail"))?;
+    ensure!(err.kind() == sessionbank_core::ErrorKind::Config, "{err}");
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! The shared conformance suite against a real Redis master with one replica, watched by three
 //! sentinels, all started for this binary; the store finds the master through the sentinels.
+//! Stores are opened through the registry, with the sentinels listed in the URL's authority.
 
-use sessionbank_core::StoreHandle;
+use sessionbank_core::Registry;
 use sessionbank_store_redis::RedisStore;
 use sessionbank_testkit::servers::redis::RedisSentinel;
 use sessionbank_testkit::{Conformance, Namespace};
@@ -13,8 +14,9 @@ fn main() -> std::process::ExitCode {
         .backend("redis_sentinel", move |ns: Namespace| {
             let url = format!("{url}?prefix=sbtest:{}:", ns.name);
             async move {
-                let store = RedisStore::connect(&url).await?;
-                Ok(StoreHandle::new(store))
+                let mut registry = Registry::new();
+                registry.register(RedisStore::REGISTRY_ENTRY);
+                registry.connect(&url).await
             }
         })
         .run();
