@@ -15,7 +15,7 @@ use super::{ServerProcess, free_port, require_program, run_checked, wait_for_por
 /// How long a server, a cluster or a sentinel group may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Spawns one `redis-server` (or `redis-sentinel` with `sentinel = true`) with `args`, waits
+/// Spawns one `redis-server` (or `redis-sentinel` when `sentinel_conf` is given) with `args`, waits
 /// until it accepts connections, and guards it.
 fn spawn(name: &str, port: u16, args: &[String], sentinel_conf: Option<&str>) -> ServerProcess {
     let program = if sentinel_conf.is_some() {
