@@ -11,6 +11,13 @@ Store URLs:
                              (useful with `bench`)
   disk:///var/lib/app/sess   the embedded disk store in an absolute directory
   disk:relative/dir          the disk store in a directory relative to the working directory
+  sqlite:///path/file.db     SQLite (also sqlite:relative.db, sqlite::memory:)
+  postgres://user:pw@host/db PostgreSQL (?schema=&table=&create=&layout=native|koa)
+  mysql://user:pw@host/db    MySQL or MariaDB (also mariadb://; ?table=&create=)
+  redis://host:6379/0        Redis (rediss:// for TLS; ?prefix=)
+  redis+sentinel://s1:26379,s2:26379/mymaster   Redis behind Sentinel
+  redis+cluster://h1:7000,h2:7001               Redis Cluster
+  memcached://h1:11211,h2:11211                 Memcached (no list, count or clear)
   Every URL also takes ?browser_idle=1d (how long a session without expiry lives after its
   last access) and ?cleanup_time=45m|off (the background janitor), plus the backend's own
   options; an unknown scheme or option is an error that lists the known ones.
@@ -72,6 +79,7 @@ pub(crate) enum Command {
     /// Print a session's data as one JSON object; exit 1 if there is no such live session.
     Get {
         /// The session id (32 characters of A-Z, a-z, 0-9, '-' and '_').
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Print {"data": {...}, "expires_at": ..., "created_at": ..., "last_access": ...,
         /// "owner": ...} instead, with times in RFC 3339 and null for none.
@@ -99,6 +107,7 @@ pub(crate) enum Command {
     /// Keys not in DATA are gone afterwards; created and last-access times become now.
     Set {
         /// The session id (32 characters of A-Z, a-z, 0-9, '-' and '_').
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// The session's data: a JSON object such as '{"user":"ada"}', or - to read it from
         /// standard input.
@@ -113,6 +122,7 @@ pub(crate) enum Command {
     /// Remove a session; succeeds whether or not it exists.
     Destroy {
         /// The session id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 
@@ -120,6 +130,7 @@ pub(crate) enum Command {
     /// live session.
     Touch {
         /// The session id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         expiry: NewExpiry,
@@ -167,6 +178,7 @@ pub(crate) enum CookieCommand {
         #[command(flatten)]
         signing: CookieSigning,
         /// The session id to sign (32 characters of A-Z, a-z, 0-9, '-' and '_').
+        #[arg(allow_hyphen_values = true)]
         value: String,
     },
     /// Verify a `Cookie` header value: print the session id and exit 0 when a signature holds

@@ -199,3 +199,33 @@ fn bad_keys_and_ids_are_errors_not_verdicts() {
     let help = stdout(&sessionbank(&["cookie", "--help"]));
     assert!(help.contains("sign") && help.contains("verify"), "{help}");
 }
+
+#[test]
+fn ids_that_start_with_a_hyphen_are_ids_not_flags() {
+    // About one id in 32 starts with '-' (base64url).
+    let id = "-J3k9_-Qa2ZzTt0pLmN8vWbC4dEfGhIj";
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("disk:{}", dir.path().join("s").display());
+    let set = Command::new(env!("CARGO_BIN_EXE_sessionbank"))
+        .args(["--store", &url, "set", id, r#"{"a":1}"#, "--ttl", "1m"])
+        .output()
+        .unwrap();
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let get = sessionbank(&["--store", &url, "get", id]);
+    assert_eq!(
+        stdout(&get),
+        r#"{"a":1}"#,
+        "{}",
+        String::from_utf8_lossy(&get.stderr)
+    );
+    let signed = sessionbank(&["cookie", "sign", "--format", "keygrip", "--key", "k", id]);
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+}
