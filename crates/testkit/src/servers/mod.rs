@@ -10,6 +10,7 @@
 
 pub mod mariadb;
 pub mod memcached;
+pub mod mongo;
 pub mod postgres;
 pub mod redis;
 

@@ -1,0 +1,1 @@
+//! MongoDB store (mongodb://) for sessionbank.
