@@ -1,4 +1,14 @@
-//! The conformance suite for sessionbank's [`Store`](sessionbank_core::Store) contract.
+//! sessionbank's test kit, published so other backends and adapters can use it:
+//!
+//! - the **conformance suite** for the [`Store`](sessionbank_core::Store) contract
+//!   ([`Conformance`], below);
+//! - the **HTTP behaviour suite** every web adapter runs ([`http_suite`]);
+//! - the **real-server harness** that starts PostgreSQL, MariaDB, Redis (standalone, Cluster,
+//!   Sentinel), Memcached and a MongoDB wire-protocol server on free 127.0.0.1 ports in temporary
+//!   directories ([`servers`]);
+//! - [`InstrumentedStore`], which counts calls and injects failures around any real store.
+//!
+//! # The conformance suite
 //!
 //! Every sentence of every `# Contract` section in `sessionbank_core::Store` is one named trial
 //! here. A backend runs the whole suite with one call in a test target that has
