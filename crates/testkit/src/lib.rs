@@ -2,7 +2,7 @@
 //!
 //! - the **conformance suite** for the [`Store`](sessionbank_core::Store) contract
 //!   ([`Conformance`], below);
-//! - the **HTTP behaviour suite** every web adapter runs ([`http_suite`]);
+//! - the **HTTP behaviour suite** every web adapter runs ([`http_suite`](mod@http_suite));
 //! - the **real-server harness** that starts PostgreSQL, MariaDB, Redis (standalone, Cluster,
 //!   Sentinel), Memcached and a MongoDB wire-protocol server on free 127.0.0.1 ports in temporary
 //!   directories ([`servers`]);
