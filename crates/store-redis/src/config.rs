@@ -2,13 +2,16 @@
 //! builder that connects a [`RedisStore`].
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManagerConfig;
 use redis::cluster::ClusterClientBuilder;
 use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
-use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
+use redis::{
+    AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates,
+};
 use sessionbank_core::{
     BackendEntry, CommonOptions, DEFAULT_BROWSER_IDLE, OpenFuture, Operation, Result, Store,
     UrlOptions, redact_url,
@@ -84,6 +87,8 @@ pub(crate) enum Topology {
 pub struct RedisStoreBuilder {
     pub(crate) topology: Topology,
     pub(crate) tls: bool,
+    pub(crate) tls_ca: Option<PathBuf>,
+    pub(crate) tls_insecure: bool,
     pub(crate) username: Option<String>,
     pub(crate) password: Option<String>,
     pub(crate) prefix: String,
@@ -98,6 +103,9 @@ impl fmt::Debug for RedisStoreBuilder {
         f.debug_struct("RedisStoreBuilder")
             .field("target", &self.target)
             .field("prefix", &self.prefix)
+            .field("tls", &self.tls)
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_insecure", &self.tls_insecure)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("browser_idle", &self.browser_idle)
@@ -200,6 +208,8 @@ impl RedisStoreBuilder {
                 db: 0,
             },
             tls: false,
+            tls_ca: None,
+            tls_insecure: false,
             username: None,
             password: None,
             prefix: DEFAULT_PREFIX.to_owned(),
@@ -259,10 +269,13 @@ impl RedisStoreBuilder {
     /// Reads a parsed store URL and takes its options out of `options`: the hosts after the
     /// first of a multi-host URL (which [`Registry::connect`](sessionbank_core::Registry::connect)
     /// splits off), `prefix` (default `sessionbank:`), `connect_timeout` and
-    /// `response_timeout` (default 5 s each), and `nodes` (more `host:port` seeds,
-    /// comma-separated, for cluster and sentinel URLs); `browser_idle` comes from `common`.
+    /// `response_timeout` (default 5 s each), `nodes` (more `host:port` seeds,
+    /// comma-separated, for cluster and sentinel URLs), and for `rediss://` only `tls_ca` (a
+    /// PEM file of the CAs to trust instead of the system's roots) or `tls_insecure=true` (no
+    /// certificate check at all: for tests only); `browser_idle` comes from `common`.
     ///
-    /// - `redis://[user:password@]host[:port][/db]`, `rediss://` for TLS;
+    /// - `redis://[user:password@]host[:port][/db]`, `rediss://` for TLS (rustls; the server's
+    ///   certificate must chain to a trusted root and name the host);
     /// - `redis+cluster://[user:password@]host:port[?nodes=h2:p2,h3:p3]`;
     /// - `redis+sentinel://[user:password@]sentinel:port/mastername[/db][?nodes=...]` (the
     ///   credentials are the master's).
@@ -270,7 +283,8 @@ impl RedisStoreBuilder {
     /// # Errors
     ///
     /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) for a bad host, port,
-    /// database, prefix or timeout.
+    /// database, prefix or timeout, and for `tls_ca`/`tls_insecure` on a URL that is not
+    /// `rediss://`, or both together.
     ///
     /// # Examples
     ///
@@ -382,6 +396,8 @@ impl RedisStoreBuilder {
         let mut builder = Self {
             topology,
             tls,
+            tls_ca: None,
+            tls_insecure: false,
             username,
             password,
             prefix: DEFAULT_PREFIX.to_owned(),
@@ -399,6 +415,29 @@ impl RedisStoreBuilder {
         }
         if let Some(d) = options.take_duration("response_timeout")? {
             builder.response_timeout = d;
+        }
+        if let Some(path) = options.take("tls_ca") {
+            if path.is_empty() {
+                return Err(error::config("tls_ca must name a PEM file"));
+            }
+            builder.tls_ca = Some(PathBuf::from(path));
+        }
+        if let Some(text) = options.take("tls_insecure") {
+            builder.tls_insecure = match text.as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => return Err(error::config("tls_insecure must be true or false")),
+            };
+        }
+        if !builder.tls && (builder.tls_ca.is_some() || builder.tls_insecure) {
+            return Err(error::config(
+                "tls_ca and tls_insecure need a rediss:// URL (TLS)",
+            ));
+        }
+        if builder.tls_ca.is_some() && builder.tls_insecure {
+            return Err(error::config(
+                "tls_ca and tls_insecure=true contradict each other: pick one",
+            ));
         }
         Ok(builder)
     }
@@ -477,6 +516,29 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Trusts only the CA certificates in this PEM file for `rediss://` (instead of the
+    /// system's roots): for a server whose certificate a private CA signed. The URL option
+    /// `tls_ca=/path/ca.pem` sets it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = sessionbank_store_redis::RedisStoreBuilder::from_url_str(
+    ///     "rediss://cache.internal:6380/0?tls_ca=/etc/redis/ca.pem",
+    /// )?;
+    /// # let _ = b;
+    /// // The same with the setter:
+    /// let b = sessionbank_store_redis::RedisStoreBuilder::from_url_str("rediss://cache.internal:6380/0")?
+    ///     .tls_ca("/etc/redis/ca.pem");
+    /// # let _ = b;
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn tls_ca(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls_ca = Some(path.into());
+        self
+    }
+
     fn redis_info(&self) -> redis::RedisConnectionInfo {
         let mut info = redis::RedisConnectionInfo::default();
         if let Topology::Standalone { db, .. } | Topology::Sentinel { db, .. } = &self.topology {
@@ -499,9 +561,11 @@ impl RedisStoreBuilder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) for a bad prefix or a
-    /// `rediss://` URL (TLS is not compiled in yet); [`ErrorKind::Unavailable`] or
-    /// [`ErrorKind::Timeout`] when Redis cannot be reached within the connect timeout.
+    /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) for a bad prefix, a `tls_ca`
+    /// file that cannot be read, or (`rediss://`) a server certificate that the trusted roots
+    /// do not vouch for or that does not name the host; [`ErrorKind::Unavailable`] or
+    /// [`ErrorKind::Timeout`] when Redis cannot be reached within the connect timeout (also
+    /// when a `redis://` client meets a TLS-only port: the server closes the connection).
     ///
     /// [`ErrorKind::Unavailable`]: sessionbank_core::ErrorKind::Unavailable
     /// [`ErrorKind::Timeout`]: sessionbank_core::ErrorKind::Timeout
@@ -519,19 +583,9 @@ impl RedisStoreBuilder {
     /// ```
     pub async fn connect(self) -> Result<RedisStore> {
         validate_prefix(&self.prefix)?;
-        if self.tls {
-            return Err(error::config(
-                "rediss:// (TLS) is not compiled into this build of sessionbank-store-redis",
-            )
-            .with_target(self.target.clone()));
-        }
         let conn = match &self.topology {
             Topology::Standalone { host, port, .. } => {
-                let info = ConnectionAddr::Tcp(host.clone(), *port)
-                    .into_connection_info()
-                    .map_err(|e| self.connect_error(e))?
-                    .set_redis_settings(self.redis_info());
-                let client = redis::Client::open(info).map_err(|e| self.connect_error(e))?;
+                let client = self.standalone_client(host, *port)?;
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(self.connect_timeout))
                     .set_response_timeout(Some(self.response_timeout))
@@ -606,6 +660,52 @@ impl RedisStoreBuilder {
         Ok(RedisStore::from_inner(Inner::new(conn, &self)))
     }
 
+    /// The redis-rs client for one server, over TLS for `rediss://`.
+    fn standalone_client(&self, host: &str, port: u16) -> Result<redis::Client> {
+        if !self.tls {
+            let info = ConnectionAddr::Tcp(host.to_owned(), port)
+                .into_connection_info()
+                .map_err(|e| self.connect_error(e))?
+                .set_redis_settings(self.redis_info());
+            return redis::Client::open(info).map_err(|e| self.connect_error(e));
+        }
+        // rustls needs a process-wide crypto provider; install ring's unless the application
+        // already chose one (then this does nothing).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let info = ConnectionAddr::TcpTls {
+            host: host.to_owned(),
+            port,
+            insecure: self.tls_insecure,
+            tls_params: None,
+        }
+        .into_connection_info()
+        .map_err(|e| self.connect_error(e))?
+        .set_redis_settings(self.redis_info());
+        match &self.tls_ca {
+            None => redis::Client::open(info).map_err(|e| self.connect_error(e)),
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    error::config(format!(
+                        "cannot read the tls_ca file {}: {e}",
+                        path.display()
+                    ))
+                    .with_target(self.target.clone())
+                })?;
+                let certificates = TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                };
+                redis::Client::build_with_tls(info, certificates).map_err(|_| {
+                    error::config(format!(
+                        "the tls_ca file {} holds no usable PEM certificate",
+                        path.display()
+                    ))
+                    .with_target(self.target.clone())
+                })
+            }
+        }
+    }
+
     fn connect_timed_out(&self) -> sessionbank_core::Error {
         sessionbank_core::Error::new(
             sessionbank_core::ErrorKind::Timeout,
@@ -625,7 +725,7 @@ impl RedisStoreBuilder {
 impl RedisStore {
     /// The registry entry for `redis://`, `rediss://`, `redis+cluster://` and
     /// `redis+sentinel://` (options: `prefix`, `connect_timeout`, `response_timeout`, `nodes`,
-    /// and the common `browser_idle`; Redis expires sessions itself, so no janitor runs).
+    /// `tls_ca` and `tls_insecure` (`rediss://`), and the common `browser_idle`; Redis expires sessions itself, so no janitor runs).
     ///
     /// # Examples
     ///

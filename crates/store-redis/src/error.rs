@@ -9,6 +9,9 @@ pub(crate) const BACKEND: &str = "redis";
 
 /// The kind a caller can act on for a driver error.
 pub(crate) fn kind_of(err: &RedisError) -> ErrorKind {
+    if is_certificate_error(err) {
+        return ErrorKind::Config;
+    }
     if err.is_timeout() {
         return ErrorKind::Timeout;
     }
@@ -40,11 +43,23 @@ pub(crate) fn kind_of(err: &RedisError) -> ErrorKind {
     }
 }
 
+/// Whether a TLS handshake failed because the server's certificate is not trusted (unknown CA,
+/// another host's name, expired): the settings are wrong, and retrying will not help.
+///
+/// redis-rs keeps the rustls error behind an `Arc<dyn Error>` inside an `io::Error`, where no
+/// downcast reaches it, so this reads rustls's message (`invalid peer certificate: …`).
+fn is_certificate_error(err: &RedisError) -> bool {
+    err.is_io_error() && err.to_string().contains("invalid peer certificate")
+}
+
 /// Maps a driver error for `operation` on the store at `target` (already redacted), and logs it
 /// at warn level.
 pub(crate) fn from_redis(operation: Operation, target: &str, err: RedisError) -> Error {
     let kind = kind_of(&err);
     let message = match kind {
+        ErrorKind::Config if is_certificate_error(&err) => {
+            "the Redis server's TLS certificate is not trusted (set tls_ca to its CA's PEM file) or does not name this host"
+        }
         ErrorKind::Timeout => "Redis did not answer in time",
         ErrorKind::Unavailable => "Redis cannot be reached or refused service for now",
         ErrorKind::Config => "Redis refused the connection settings (authentication?)",

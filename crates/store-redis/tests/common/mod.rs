@@ -557,8 +557,14 @@ async fn hostile() -> anyhow::Result<()> {
         "redis+cluster://127.0.0.1:1/3",
         "redis+sentinel://127.0.0.1:1",
         "redis://127.0.0.1:1,127.0.0.1:2/0",
-        // TLS is not compiled in yet: a clear Config error, not a plain-text connection.
-        "rediss://127.0.0.1:1/0",
+        // TLS options: only on rediss://, well-formed, not both, and a CA file that exists.
+        "redis://127.0.0.1:1/0?tls_ca=/etc/hostname",
+        "redis://127.0.0.1:1/0?tls_insecure=true",
+        "rediss://127.0.0.1:1/0?tls_insecure=maybe",
+        "rediss://127.0.0.1:1/0?tls_ca=",
+        "rediss://127.0.0.1:1/0?tls_ca=/etc/hostname&tls_insecure=true",
+        "rediss://127.0.0.1:1/0?tls_ca=/nonexistent/sessionbank-ca.pem",
+        "redis+cluster://127.0.0.1:1?tls_insecure=true",
     ] {
         let err = RedisStore::connect(url)
             .await

@@ -18,6 +18,18 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Spawns one `redis-server` (or `redis-sentinel` when `sentinel_conf` is given) with `args`, waits
 /// until it accepts connections, and guards it.
 fn spawn(name: &str, port: u16, args: &[String], sentinel_conf: Option<&str>) -> ServerProcess {
+    spawn_with_files(name, port, args, sentinel_conf, &[])
+}
+
+/// As [`spawn`], after writing `files` (name, content) into the server's temporary directory,
+/// which is also its working directory, so `args` can name them by relative path.
+fn spawn_with_files(
+    name: &str,
+    port: u16,
+    args: &[String],
+    sentinel_conf: Option<&str>,
+    files: &[(&str, &str)],
+) -> ServerProcess {
     let program = if sentinel_conf.is_some() {
         require_program("redis-sentinel", "redis-sentinel")
     } else {
@@ -33,7 +45,12 @@ fn spawn(name: &str, port: u16, args: &[String], sentinel_conf: Option<&str>) ->
     let log_err = log_file
         .try_clone()
         .unwrap_or_else(|e| panic!("{name}: cannot share its log: {e}"));
+    for (file, content) in files {
+        std::fs::write(dir.path().join(file), content)
+            .unwrap_or_else(|e| panic!("{name}: cannot write {file}: {e}"));
+    }
     let mut command = Command::new(program);
+    command.current_dir(dir.path());
     if let Some(conf) = sentinel_conf {
         // The sentinel rewrites its configuration file, so it lives in the writable temp dir.
         let path = dir.path().join("sentinel.conf");
@@ -101,8 +118,33 @@ fn wait_until(what: &str, log: &Path, mut check: impl FnMut() -> bool) {
 #[derive(Debug)]
 pub struct RedisServer {
     port: u16,
+    tls: bool,
     guard: ServerProcess,
 }
+
+/// The PEM texts a TLS server needs: the CA certificate its clients trust, and the server's
+/// certificate (for `127.0.0.1`, signed by that CA) and private key.
+///
+/// The testkit does not make them (that would add a certificate crate to every user of the
+/// testkit); a test generates them, e.g. with `rcgen`.
+#[derive(Clone)]
+pub struct TlsPems {
+    /// The certificate authority's certificate.
+    pub ca_cert: String,
+    /// The server's certificate.
+    pub server_cert: String,
+    /// The server's private key.
+    pub server_key: String,
+}
+
+impl std::fmt::Debug for TlsPems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsPems").finish_non_exhaustive()
+    }
+}
+
+/// The CA certificate's file name in a TLS server's directory.
+const TLS_CA_FILE: &str = "ca.pem";
 
 impl RedisServer {
     /// Starts a server with persistence off.
@@ -126,7 +168,71 @@ impl RedisServer {
         let guard = spawn("redis", port, &args, None);
         let log = guard.dir().join("redis.log");
         wait_until("redis PING", &log, || cli(port, &["ping"]).contains("PONG"));
-        Self { port, guard }
+        Self {
+            port,
+            tls: false,
+            guard,
+        }
+    }
+
+    /// Starts a server that speaks only TLS (`--port 0 --tls-port PORT`), with `pems` written
+    /// into its directory. Clients need not present a certificate (`--tls-auth-clients no`).
+    /// [`url`](Self::url) is then `rediss://127.0.0.1:PORT/0` and [`ca_path`](Self::ca_path)
+    /// the CA certificate to trust.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use sessionbank_testkit::servers::redis::{RedisServer, TlsPems};
+    ///
+    /// # fn pems() -> TlsPems { unimplemented!() }
+    /// let server = RedisServer::start_tls(&pems());
+    /// assert!(server.url().starts_with("rediss://127.0.0.1:"));
+    /// assert!(server.ca_path().is_some());
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When redis-server is not installed or was built without TLS (with a hint), or does not
+    /// answer within a minute.
+    pub fn start_tls(pems: &TlsPems) -> Self {
+        let port = free_port();
+        let args: Vec<String> = [
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            "server.pem",
+            "--tls-key-file",
+            "server.key",
+            "--tls-ca-cert-file",
+            TLS_CA_FILE,
+            "--tls-auth-clients",
+            "no",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let files = [
+            (TLS_CA_FILE, pems.ca_cert.as_str()),
+            ("server.pem", pems.server_cert.as_str()),
+            ("server.key", pems.server_key.as_str()),
+        ];
+        let guard = spawn_with_files("redis-tls", port, &args, None, &files);
+        let log = guard.dir().join("redis.log");
+        let ca = guard.dir().join(TLS_CA_FILE);
+        let ca = ca.to_string_lossy().into_owned();
+        wait_until(
+            "redis PING over TLS (redis-server and redis-cli must be built with TLS, as Debian's are)",
+            &log,
+            || cli(port, &["--tls", "--cacert", &ca, "ping"]).contains("PONG"),
+        );
+        Self {
+            port,
+            tls: true,
+            guard,
+        }
     }
 
     /// The port it listens on.
@@ -134,14 +240,30 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:PORT/0`.
+    /// `redis://127.0.0.1:PORT/0`, or `rediss://127.0.0.1:PORT/0` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
     }
 
-    /// Runs `redis-cli` against this server and returns what it printed.
+    /// The CA certificate (PEM) that a TLS server's certificate chains to; `None` for a plain
+    /// server.
+    pub fn ca_path(&self) -> Option<std::path::PathBuf> {
+        self.tls.then(|| self.guard.dir().join(TLS_CA_FILE))
+    }
+
+    /// Runs `redis-cli` against this server (over TLS for a TLS server) and returns what it
+    /// printed.
     pub fn cli(&self, args: &[&str]) -> String {
-        cli(self.port, args)
+        match self.ca_path() {
+            Some(ca) => {
+                let ca = ca.to_string_lossy().into_owned();
+                let mut all = vec!["--tls", "--cacert", ca.as_str()];
+                all.extend_from_slice(args);
+                cli(self.port, &all)
+            }
+            None => cli(self.port, args),
+        }
     }
 
     /// The process guard (its directory holds the log).
