@@ -28,6 +28,26 @@
 //! | `GET /n`                     | the number of sessions in the store (through the session)    |
 //!
 //! A store error in a handler is the adapter's own error response (a bare 500).
+//!
+//! # Stores
+//!
+//! The store behind the layer is a [`Backend`]: [`Memory`] (a [`MemoryStore`] on the trial's
+//! [`ManualClock`]), or a server store an adapter's test target opens in its own namespace (a key
+//! prefix, a table) for each world. [`http_suite!`](crate::http_suite!) runs every trial on
+//! [`Memory`]; [`http_suite_trials!`](crate::http_suite_trials!) lists the trials for a server
+//! backend, as `libtest-mimic` trials named `<backend>::<trial>`, for a `harness = false` target
+//! that starts the server once in its `main`.
+//!
+//! On a server the layer still reads the [`ManualClock`] (started at the wall-clock time), but the
+//! server expires keys and stamps records by its own, real clock. So only the trials whose
+//! assertions hold with a real clock on the store side run there ([`SERVER_TRIALS`]); these stay
+//! memory-only:
+//!
+//! - `touch_only_when_the_policy_says_so`: it checks the stored expiry equals the manual clock's
+//!   now + 30 minutes, which only a store on that clock writes.
+//!
+//! (`tampered_unknown_and_expired_cookies_get_a_fresh_session` moves the clock 31 minutes; it
+//! does run on servers, because the layer, not the store, finds that session expired.)
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -36,11 +56,74 @@ use std::time::Duration;
 
 use sessionbank_cookie::{CookieConfig, Key, KeyRing};
 use sessionbank_core::{
-    Clock, ExpiryPolicy, ManualClock, MemoryStore, Operation, SessionId, StoreHandle, Timestamp,
+    Clock, ExpiryPolicy, ManualClock, MemoryStore, Operation, SessionId, Store, StoreHandle,
+    Timestamp,
 };
 use tokio::sync::{Barrier, Notify};
 
 use crate::InstrumentedStore;
+
+#[doc(hidden)]
+pub use libtest_mimic;
+
+/// Where a trial's sessions are stored: opens a fresh, empty store for each world.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_core::{ManualClock, MemoryStore};
+/// use sessionbank_testkit::http_suite::Backend;
+///
+/// #[derive(Clone)]
+/// struct Plain;
+/// impl Backend for Plain {
+///     type Store = MemoryStore;
+///     fn clock(&self) -> ManualClock {
+///         ManualClock::starting_now()
+///     }
+///     async fn open(&self, _clock: &ManualClock) -> MemoryStore {
+///         MemoryStore::new()
+///     }
+/// }
+/// ```
+pub trait Backend: Clone + Send + Sync + 'static {
+    /// The store type.
+    type Store: Store + Clone;
+
+    /// A clock for the layer, standing where the store expects time to be (a server store
+    /// stamps with the wall clock, so start it there).
+    fn clock(&self) -> ManualClock;
+
+    /// A fresh, empty store of its own (its own namespace on a server); `clock` is the layer's.
+    fn open(&self, clock: &ManualClock) -> impl Future<Output = Self::Store> + Send;
+}
+
+/// The [`MemoryStore`] backend, on the trial's own [`ManualClock`].
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_core::Clock;
+/// use sessionbank_testkit::http_suite::{Backend, Memory};
+///
+/// assert_eq!(Memory.clock().now().as_millis(), 1_700_000_000_000);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memory;
+
+impl Backend for Memory {
+    type Store = MemoryStore;
+
+    fn clock(&self) -> ManualClock {
+        ManualClock::new(Timestamp::from_millis(1_700_000_000_000))
+    }
+
+    async fn open(&self, clock: &ManualClock) -> MemoryStore {
+        MemoryStore::builder()
+            .clock(Arc::new(clock.clone()))
+            .build()
+    }
+}
 
 /// Text planted in injected store failures; it must never reach a response.
 pub const SECRET_ERROR_TEXT: &str = "db-password=hunter2 at 10.0.0.7";
@@ -93,7 +176,7 @@ pub struct Gate {
 /// ```
 #[derive(Clone)]
 pub struct AppOptions {
-    /// The store behind the session layer (an instrumented MemoryStore).
+    /// The store behind the session layer (an instrumented store of the [`Backend`]).
     pub store: StoreHandle,
     /// The signing keys.
     pub keys: KeyRing,
@@ -101,7 +184,7 @@ pub struct AppOptions {
     pub cookie: CookieConfig,
     /// The expiry policy.
     pub policy: ExpiryPolicy,
-    /// The clock the layer reads (the store runs on the same one).
+    /// The clock the layer reads (on [`Memory`], the store runs on the same one).
     pub clock: ManualClock,
     /// For `/barrier-set`: two parties.
     pub barrier: Arc<Barrier>,
@@ -274,9 +357,9 @@ pub fn id_of(cookie: &str) -> SessionId {
     SessionId::parse(id).expect("a session id in the cookie")
 }
 
-/// One trial's world: a manual clock, an instrumented MemoryStore on it, keys, cookie
-/// configuration, expiry policy (idle 30 minutes, no absolute limit) and the synchronisation
-/// points, for the framework `F`.
+/// One trial's world: a manual clock, an instrumented store (a [`MemoryStore`] on that clock
+/// unless opened on another [`Backend`]), keys, cookie configuration, expiry policy (idle 30
+/// minutes, no absolute limit) and the synchronisation points, for the framework `F`.
 ///
 /// # Examples
 ///
@@ -302,11 +385,11 @@ pub fn id_of(cookie: &str) -> SessionId {
 /// assert_eq!(app.store.total_calls(), 0);
 /// # });
 /// ```
-pub struct TestApp<F> {
-    /// The clock of the store and of the layer.
+pub struct TestApp<F, S = MemoryStore> {
+    /// The clock of the layer (and of the store, on [`Memory`]).
     pub clock: ManualClock,
     /// The store, for counting calls and injecting failures.
-    pub store: InstrumentedStore<MemoryStore>,
+    pub store: InstrumentedStore<S>,
     /// The same store, as the layer sees it.
     pub handle: StoreHandle,
     /// The signing keys the app is built with by default.
@@ -322,7 +405,7 @@ pub struct TestApp<F> {
     framework: PhantomData<fn() -> F>,
 }
 
-impl<F> std::fmt::Debug for TestApp<F> {
+impl<F, S> std::fmt::Debug for TestApp<F, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TestApp")
             .field("clock", &self.clock)
@@ -338,20 +421,41 @@ impl<F: Framework> Default for TestApp<F> {
 }
 
 impl<F: Framework> TestApp<F> {
-    /// A fresh world.
+    /// A fresh world on [`Memory`].
+    ///
+    /// # Panics
+    ///
+    /// When the system has no randomness for a key.
+    pub fn new() -> Self {
+        let clock = Memory.clock();
+        let store = MemoryStore::builder()
+            .clock(Arc::new(clock.clone()))
+            .build();
+        Self::with_store(clock, store)
+    }
+}
+
+impl<F: Framework, S: Store + Clone> TestApp<F, S> {
+    /// A fresh world on a fresh store of `backend`.
+    ///
+    /// # Panics
+    ///
+    /// When the system has no randomness for a key, or the backend cannot open a store.
+    pub async fn open<B: Backend<Store = S>>(backend: &B) -> Self {
+        let clock = backend.clock();
+        let store = backend.open(&clock).await;
+        Self::with_store(clock, store)
+    }
+
+    /// A world on `store`, with the layer on `clock`.
     ///
     /// # Panics
     ///
     /// When the system has no randomness for a key.
     #[allow(clippy::expect_used)]
-    pub fn new() -> Self {
-        let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
-        let store = InstrumentedStore::new(
-            MemoryStore::builder()
-                .clock(Arc::new(clock.clone()))
-                .build(),
-        )
-        .with_failure_message(&format!("injected failure: {SECRET_ERROR_TEXT}"));
+    pub fn with_store(clock: ManualClock, store: S) -> Self {
+        let store = InstrumentedStore::new(store)
+            .with_failure_message(&format!("injected failure: {SECRET_ERROR_TEXT}"));
         Self {
             handle: StoreHandle::new(store.clone()),
             clock,
@@ -444,10 +548,98 @@ macro_rules! http_suite {
         $(
             #[$test]
             async fn $trial() {
-                $crate::http_suite::trials::$trial::<$framework>().await;
+                $crate::http_suite::trials::$trial::<$framework, _>(&$crate::http_suite::Memory)
+                    .await;
             }
         )*
     };
+}
+
+/// The names of the trials that also run on server stores (every trial but those the
+/// [module docs](self) keep memory-only), as [`http_suite_trials!`](crate::http_suite_trials!)
+/// registers them.
+pub const SERVER_TRIALS: &[&str] = &[
+    "visit_counter_increments_with_the_returned_cookie",
+    "a_handler_that_ignores_the_session_costs_nothing",
+    "concurrent_requests_changing_different_keys_both_keep_their_change",
+    "tampered_unknown_and_expired_cookies_get_a_fresh_session",
+    "cycle_id_sends_a_new_cookie_and_kills_the_old_id",
+    "destroy_clears_the_cookie_and_the_session",
+    "a_request_in_flight_does_not_bring_a_destroyed_session_back",
+    "store_failures_are_a_bare_500",
+    "an_old_key_gets_the_cookie_re_signed_a_retired_key_starts_over",
+    "cookie_attributes",
+    "session_gives_access_to_the_store",
+];
+
+/// The trials of [`SERVER_TRIALS`] for a [`Framework`] on a server [`Backend`], as a
+/// `Vec<libtest_mimic::Trial>` named `<name>::<trial>`, for a `harness = false` test target.
+///
+/// `$block_on` is the path of a generic `fn<T: Future>(T) -> T::Output` that runs one trial to
+/// its end on the framework's runtime (a fresh one per trial).
+///
+/// # Examples
+///
+/// ```no_run
+/// use sessionbank_testkit::http_suite::{AppOptions, Framework, Memory, Reply, SessionApp};
+///
+/// struct NotFound;
+/// impl SessionApp for NotFound {
+///     async fn send(&self, _method: &str, _path: &str, _cookie: Option<&str>) -> Reply {
+///         Reply { status: 404, set_cookies: Vec::new(), body: String::new() }
+///     }
+/// }
+/// struct Nothing;
+/// impl Framework for Nothing {
+///     async fn app(_options: AppOptions) -> impl SessionApp {
+///         NotFound
+///     }
+/// }
+/// fn block_on<T: std::future::Future>(future: T) -> T::Output {
+///     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+/// }
+///
+/// fn main() -> std::process::ExitCode {
+///     use sessionbank_testkit::http_suite::libtest_mimic::{Arguments, run};
+///     // (a server test opens its own backend here, after starting the server)
+///     let trials = sessionbank_testkit::http_suite_trials!(Nothing, "memory", Memory, block_on);
+///     run(&Arguments::from_args(), trials).exit_code()
+/// }
+/// ```
+#[macro_export]
+macro_rules! http_suite_trials {
+    ($framework:ty, $name:expr, $backend:expr, $block_on:path) => {
+        $crate::http_suite_trials!(@trials $framework, $name, $backend, $block_on,
+            visit_counter_increments_with_the_returned_cookie,
+            a_handler_that_ignores_the_session_costs_nothing,
+            concurrent_requests_changing_different_keys_both_keep_their_change,
+            tampered_unknown_and_expired_cookies_get_a_fresh_session,
+            cycle_id_sends_a_new_cookie_and_kills_the_old_id,
+            destroy_clears_the_cookie_and_the_session,
+            a_request_in_flight_does_not_bring_a_destroyed_session_back,
+            store_failures_are_a_bare_500,
+            an_old_key_gets_the_cookie_re_signed_a_retired_key_starts_over,
+            cookie_attributes,
+            session_gives_access_to_the_store,
+        )
+    };
+    (@trials $framework:ty, $name:expr, $backend:expr, $block_on:path, $($trial:ident,)*) => {{
+        let backend = $backend;
+        let name: &str = $name;
+        let mut trials: ::std::vec::Vec<$crate::http_suite::libtest_mimic::Trial> =
+            ::std::vec::Vec::new();
+        $(
+            let on = backend.clone();
+            trials.push($crate::http_suite::libtest_mimic::Trial::test(
+                format!("{name}::{}", stringify!($trial)),
+                move || {
+                    $block_on($crate::http_suite::trials::$trial::<$framework, _>(&on));
+                    Ok(())
+                },
+            ));
+        )*
+        trials
+    }};
 }
 
 /// The trials, one `async fn` each, generic over the [`Framework`]; [`http_suite!`](crate::http_suite!)
@@ -457,8 +649,10 @@ pub mod trials {
     use super::*;
 
     /// Each visit counts; the cookie keeps naming the same session.
-    pub async fn visit_counter_increments_with_the_returned_cookie<F: Framework>() {
-        let app = TestApp::<F>::new();
+    pub async fn visit_counter_increments_with_the_returned_cookie<F: Framework, B: Backend>(
+        backend: &B,
+    ) {
+        let app = TestApp::<F, B::Store>::open(backend).await;
         let first = app.send("GET", "/count", None).await;
         assert_eq!(first.status, 200);
         assert_eq!(first.body, "1");
@@ -481,8 +675,10 @@ pub mod trials {
     }
 
     /// A handler that never touches the session costs no store call and sends no cookie.
-    pub async fn a_handler_that_ignores_the_session_costs_nothing<F: Framework>() {
-        let app = TestApp::<F>::new();
+    pub async fn a_handler_that_ignores_the_session_costs_nothing<F: Framework, B: Backend>(
+        backend: &B,
+    ) {
+        let app = TestApp::<F, B::Store>::open(backend).await;
         let reply = app.send("GET", "/ignore", None).await;
         assert_eq!(reply.body, "ignored");
         assert!(reply.set_cookies.is_empty());
@@ -513,8 +709,11 @@ pub mod trials {
     /// are kept.
     pub async fn concurrent_requests_changing_different_keys_both_keep_their_change<
         F: Framework,
-    >() {
-        let app = TestApp::<F>::new();
+        B: Backend,
+    >(
+        backend: &B,
+    ) {
+        let app = TestApp::<F, B::Store>::open(backend).await;
         let cookie = app.send("GET", "/count", None).await.cookie_pair();
         let id = id_of(&cookie);
 
@@ -533,8 +732,13 @@ pub mod trials {
 
     /// Tampered, unknown, expired, garbage and oversized cookies: a fresh session, never an
     /// error, never the client's id.
-    pub async fn tampered_unknown_and_expired_cookies_get_a_fresh_session<F: Framework>() {
-        let app = TestApp::<F>::new();
+    pub async fn tampered_unknown_and_expired_cookies_get_a_fresh_session<
+        F: Framework,
+        B: Backend,
+    >(
+        backend: &B,
+    ) {
+        let app = TestApp::<F, B::Store>::open(backend).await;
         let cookie = app.send("GET", "/count", None).await.cookie_pair();
         let id = id_of(&cookie);
 
@@ -584,8 +788,10 @@ pub mod trials {
     }
 
     /// `cycle_id` sends a new cookie; the old id is gone from the store and starts over.
-    pub async fn cycle_id_sends_a_new_cookie_and_kills_the_old_id<F: Framework>() {
-        let app = TestApp::<F>::new();
+    pub async fn cycle_id_sends_a_new_cookie_and_kills_the_old_id<F: Framework, B: Backend>(
+        backend: &B,
+    ) {
+        let app = TestApp::<F, B::Store>::open(backend).await;
         let cookie = app.send("GET", "/count", None).await.cookie_pair();
         let old = id_of(&cookie);
 
@@ -606,8 +812,8 @@ pub mod trials {
     }
 
     /// `destroy` removes the cookie (`Max-Age=0`, same path) and the stored session.
-    pub async fn destroy_clears_the_cookie_and_the_session<F: Framework>() {
-        let app = TestApp::<F>::new();
+    pub async fn destroy_clears_the_cookie_and_the_session<F: Framework, B: Backend>(backend: &B) {
+        let app = TestApp::<F, B::Store>::open(backend).await;
         let cookie = app.send("GET", "/count", None).await.cookie_pair();
         let id = id_of(&cookie);
 
@@ -622,8 +828,13 @@ pub mod trials {
 
     /// A request that loaded the session before a logout, and writes after it, neither brings
     /// the session back nor creates another.
-    pub async fn a_request_in_flight_does_not_bring_a_destroyed_session_back<F: Framework>() {
-        let app = TestApp::<F>::new();
+    pub async fn a_request_in_flight_does_not_bring_a_destroyed_session_back<
+        F: Framework,
+        B: Backend,
+    >(
+        backend: &B,
+    ) {
+        let app = TestApp::<F, B::Store>::open(backend).await;
         let cookie = app.send("GET", "/count", None).await.cookie_pair();
         let id = id_of(&cookie);
 
@@ -652,8 +863,8 @@ pub mod trials {
 
     /// A read-only visit touches the expiry (and re-sends the cookie) only below the policy's
     /// threshold.
-    pub async fn touch_only_when_the_policy_says_so<F: Framework>() {
-        let app = TestApp::<F>::new(); // idle 30 minutes, touch below half
+    pub async fn touch_only_when_the_policy_says_so<F: Framework, B: Backend>(backend: &B) {
+        let app = TestApp::<F, B::Store>::open(backend).await; // idle 30 minutes, touch below half
         let cookie = app.send("GET", "/count", None).await.cookie_pair();
         let id = id_of(&cookie);
         app.store.reset_calls();
@@ -681,8 +892,8 @@ pub mod trials {
 
     /// A store failure, in the handler or in the save after it, is a bare 500 with no cookie
     /// and nothing of the error's text.
-    pub async fn store_failures_are_a_bare_500<F: Framework>() {
-        let app = TestApp::<F>::new();
+    pub async fn store_failures_are_a_bare_500<F: Framework, B: Backend>(backend: &B) {
+        let app = TestApp::<F, B::Store>::open(backend).await;
         let cookie = app.send("GET", "/count", None).await.cookie_pair();
 
         // Failing while the handler reads: SessionError.
@@ -711,8 +922,13 @@ pub mod trials {
 
     /// A cookie signed with an older key of the ring is re-signed with the newest (even when
     /// the handler ignores the session); once that key is retired, its cookie starts over.
-    pub async fn an_old_key_gets_the_cookie_re_signed_a_retired_key_starts_over<F: Framework>() {
-        let app = TestApp::<F>::new();
+    pub async fn an_old_key_gets_the_cookie_re_signed_a_retired_key_starts_over<
+        F: Framework,
+        B: Backend,
+    >(
+        backend: &B,
+    ) {
+        let app = TestApp::<F, B::Store>::open(backend).await;
         let old_cookie = app.send("GET", "/count", None).await.cookie_pair();
         let id = id_of(&old_cookie);
 
@@ -763,8 +979,8 @@ pub mod trials {
 
     /// The cookie's name and attributes follow the [`CookieConfig`]; a browser-session cookie
     /// has no `Max-Age` and is not re-sent when only the expiry moves.
-    pub async fn cookie_attributes<F: Framework>() {
-        let app = TestApp::<F>::new();
+    pub async fn cookie_attributes<F: Framework, B: Backend>(backend: &B) {
+        let app = TestApp::<F, B::Store>::open(backend).await;
         let reply = app.send("GET", "/count", None).await;
         let set_cookie = reply.set_cookie();
         assert!(set_cookie.starts_with("id="), "{set_cookie}");
@@ -781,7 +997,7 @@ pub mod trials {
             );
         }
 
-        let mut app = TestApp::<F>::new();
+        let mut app = TestApp::<F, B::Store>::open(backend).await;
         app.cookie = CookieConfig::new().name("sb").secure(false);
         let reply = app.send("GET", "/count", None).await;
         let set_cookie = reply.set_cookie();
@@ -790,7 +1006,7 @@ pub mod trials {
         assert!(set_cookie.contains("HttpOnly"));
 
         // Browser-session cookies: no Max-Age, and not re-sent when only the expiry moves.
-        let mut app = TestApp::<F>::new();
+        let mut app = TestApp::<F, B::Store>::open(backend).await;
         app.cookie = CookieConfig::new().persistent(false);
         let first = app.send("GET", "/count", None).await;
         assert!(
@@ -805,8 +1021,8 @@ pub mod trials {
     }
 
     /// A handler reaches the store through its session (`GET /n` counts the sessions).
-    pub async fn session_gives_access_to_the_store<F: Framework>() {
-        let app = TestApp::<F>::new();
+    pub async fn session_gives_access_to_the_store<F: Framework, B: Backend>(backend: &B) {
+        let app = TestApp::<F, B::Store>::open(backend).await;
         app.send("GET", "/count", None).await;
         app.send("GET", "/count", None).await;
         assert_eq!(app.send("GET", "/n", None).await.body, "2");

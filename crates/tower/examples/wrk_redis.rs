@@ -1,0 +1,152 @@
+//! The wrk benchmark: a visit counter through [`SessionLayer`] on Redis, against the same counter
+//! written by hand (redis-rs `GET` + `SET` keyed by the cookie), both as axum apps.
+//!
+//! It starts a Redis server (the testkit harness), serves both apps on free ports, gets one valid
+//! session cookie, then runs `wrk -t2 -c64 -d5s` with that cookie against each app, alternating,
+//! three rounds, and prints the requests per second of each and their ratio (target: >= 0.9).
+//! Needs `redis-server` and `wrk` (`apt-get install -y redis-server wrk`). Run it in release:
+//!
+//! ```text
+//! cargo run --release -p sessionbank-tower --example wrk_redis
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: any failure ends it
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, ExitCode};
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use http::HeaderMap;
+use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
+use sessionbank_cookie::{CookieConfig, KeyRing};
+use sessionbank_core::StoreHandle;
+use sessionbank_store_redis::RedisStore;
+use sessionbank_testkit::servers::redis::RedisServer;
+use sessionbank_testkit::servers::require_program;
+use sessionbank_tower::{Session, SessionError, SessionLayer};
+
+/// wrk's arguments for every run.
+const WRK_ARGS: [&str; 3] = ["-t2", "-c64", "-d5s"];
+/// Rounds of (sessionbank, raw), alternating.
+const ROUNDS: usize = 3;
+
+/// App (a): the counter in the session.
+async fn count(session: Session) -> Result<String, SessionError> {
+    let n: u64 = session.get("visits").await?.unwrap_or(0) + 1;
+    session.insert("visits", n).await?;
+    Ok(n.to_string())
+}
+
+/// App (b): the counter by hand, `GET` then `SET` of `raw:<cookie>`.
+async fn raw_count(State(conn): State<MultiplexedConnection>, headers: HeaderMap) -> String {
+    let cookie = headers
+        .get("cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let key = format!("raw:{cookie}");
+    let mut conn = conn;
+    let n: u64 = conn
+        .get::<_, Option<u64>>(&key)
+        .await
+        .unwrap_or_default()
+        .unwrap_or(0)
+        + 1;
+    let _: Result<(), _> = conn.set(&key, n).await;
+    n.to_string()
+}
+
+/// Serves `router` on a free 127.0.0.1 port.
+async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// One `GET /` without a cookie; returns the `name=value` of its `Set-Cookie`.
+fn first_cookie(addr: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let line = response
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("no Set-Cookie in:\n{response}"));
+    let value = line.split_once(':').unwrap().1.trim();
+    value.split(';').next().unwrap().to_owned()
+}
+
+/// Runs wrk against `addr` with `cookie`; returns its Requests/sec.
+fn wrk(addr: SocketAddr, cookie: &str) -> f64 {
+    let program = require_program("wrk", "wrk");
+    let output = Command::new(program)
+        .args(WRK_ARGS)
+        .args(["-H", &format!("Cookie: {cookie}")])
+        .arg(format!("http://{addr}/"))
+        .output()
+        .expect("wrk runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "wrk failed:\n{text}");
+    assert!(
+        !text.contains("Non-2xx"),
+        "the app answered errors under load:\n{text}"
+    );
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Requests/sec in wrk's output:\n{text}"))
+}
+
+fn main() -> ExitCode {
+    let server = RedisServer::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (ours, raw) = runtime.block_on(async {
+        let store = RedisStore::connect(&format!("{}?prefix=bench:", server.url()))
+            .await
+            .unwrap();
+        let layer = SessionLayer::new(StoreHandle::new(store), KeyRing::generate().unwrap())
+            .with_cookie(CookieConfig::new().secure(false));
+        let ours = serve(Router::new().route("/", get(count)).layer(layer)).await;
+
+        let client = redis::Client::open(server.url()).unwrap();
+        let conn = client.get_multiplexed_async_connection().await.unwrap();
+        let raw = serve(Router::new().route("/", get(raw_count)).with_state(conn)).await;
+        (ours, raw)
+    });
+
+    let cookie = first_cookie(ours);
+    println!("redis {}, cookie {cookie}", server.url());
+    println!(
+        "wrk {} against each, alternating, {ROUNDS} rounds",
+        WRK_ARGS.join(" ")
+    );
+    let (mut ours_total, mut raw_total) = (0.0, 0.0);
+    for round in 1..=ROUNDS {
+        let a = wrk(ours, &cookie);
+        let b = wrk(raw, &cookie);
+        println!(
+            "round {round}: sessionbank {a:>9.0} req/s   raw redis {b:>9.0} req/s   ratio {:.2}",
+            a / b
+        );
+        ours_total += a;
+        raw_total += b;
+    }
+    let rounds = ROUNDS as f64;
+    let (a, b) = (ours_total / rounds, raw_total / rounds);
+    println!(
+        "mean:    sessionbank {a:>9.0} req/s   raw redis {b:>9.0} req/s   ratio {:.2} (target >= 0.90)",
+        a / b
+    );
+    drop(runtime);
+    drop(server);
+    ExitCode::SUCCESS
+}
