@@ -4,7 +4,7 @@
 //! the live document), in the same run, with the ratio.
 //!
 //! Run: `cargo bench -p sessionbank-store-mongodb --bench mongodb [-- SECONDS]` (default 5
-//! seconds per target).
+//! seconds per round; two rounds per target, alternating).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -138,16 +138,20 @@ async fn main() {
         h.await.unwrap();
     }
 
-    let mut rates = Vec::new();
-    for label in [
+    // Alternate the targets (store, raw, store, raw) so a slow phase of the server or the
+    // machine does not land on one of them only.
+    let mut rates = [Vec::new(), Vec::new()];
+    let labels = [
         "MongoStore set+get",
         "raw driver replace_one(upsert)+find_one",
-    ] {
+    ];
+    for round in 0..4 {
+        let which = round % 2;
         let done = Arc::new(AtomicU64::new(0));
         let start = Instant::now();
         let until = start + run_for;
         for ids in ids() {
-            handles.push(if rates.is_empty() {
+            handles.push(if which == 0 {
                 tokio::spawn(store_pairs(store.clone(), ids, until, done.clone()))
             } else {
                 tokio::spawn(raw_pairs(coll.clone(), ids, until, done.clone()))
@@ -157,9 +161,18 @@ async fn main() {
             h.await.unwrap();
         }
         let rate = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
-        println!("{label}: {rate:.0} save+load pairs/s at {TASKS} tasks");
-        rates.push(rate);
+        println!(
+            "{}: {rate:.0} save+load pairs/s at {TASKS} tasks",
+            labels[which]
+        );
+        rates[which].push(rate);
     }
-    println!("ratio store/raw: {:.2}", rates[0] / rates[1]);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    println!(
+        "mean: store {:.0}/s, raw {:.0}/s, ratio store/raw {:.2}",
+        mean(&rates[0]),
+        mean(&rates[1]),
+        mean(&rates[0]) / mean(&rates[1])
+    );
     drop(server);
 }

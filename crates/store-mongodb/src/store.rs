@@ -18,7 +18,7 @@ use sessionbank_core::{
 use crate::config::{DEFAULT_TIMEOUT, MongoConfig, open_mongo};
 use crate::error::{self, BACKEND, from_driver, is_duplicate_key};
 use crate::layout::{
-    self, DEADLINE_FIELD, OWNER_FIELD, OWNER_INDEX_NAME, TTL_INDEX_NAME, date, live,
+    self, DEADLINE_FIELD, OWNER_FIELD, OWNER_INDEX_NAME, TTL_INDEX_NAME, date, live, live_id,
 };
 
 /// How often `create` and `rename` retry when a concurrent writer changed the document between
@@ -366,8 +366,7 @@ impl MongoStore {
             self.run(op, session.start_transaction()).await?;
             let now = Timestamp::now();
             let result: Result<std::result::Result<(), Error>> = async {
-                let mut filter = live(now);
-                filter.insert("_id", old.as_str());
+                let filter = live_id(old, now);
                 let Some(found) = self
                     .run(op, coll.find_one_and_delete(filter).session(&mut session))
                     .await?
@@ -423,8 +422,7 @@ impl MongoStore {
         let coll = &self.inner.collection;
         for _ in 0..RACE_RETRIES {
             let now = Timestamp::now();
-            let mut filter = live(now);
-            filter.insert("_id", old.as_str());
+            let filter = live_id(old, now);
             let Some(found) = self.run(op, coll.find_one(filter)).await? else {
                 return Err(self.gone(op));
             };
@@ -469,8 +467,7 @@ impl Store for MongoStore {
 
     async fn get(&self, id: &SessionId) -> Result<Option<Record>> {
         let op = Operation::Get;
-        let mut filter = live(Timestamp::now());
-        filter.insert("_id", id.as_str());
+        let filter = live_id(id, Timestamp::now());
         match self.run(op, self.inner.collection.find_one(filter)).await? {
             Some(doc) => Ok(Some(layout::from_document(op, &self.inner.target, doc)?)),
             None => Ok(None),
@@ -502,8 +499,7 @@ impl Store for MongoStore {
         let now = Timestamp::now();
         let (mut set, unset) = layout::patch_documents(op, &self.inner.target, patch, now)?;
         let coll = &self.inner.collection;
-        let mut filter = live(now);
-        filter.insert("_id", id.as_str());
+        let filter = live_id(id, now);
         let build = |set: Document| {
             let mut update = doc! { "$set": set };
             if !unset.is_empty() {
@@ -547,8 +543,7 @@ impl Store for MongoStore {
     async fn touch(&self, id: &SessionId, expires_at: Option<Timestamp>) -> Result<()> {
         let op = Operation::Touch;
         let now = Timestamp::now();
-        let mut filter = live(now);
-        filter.insert("_id", id.as_str());
+        let filter = live_id(id, now);
         let deadline = expires_at.unwrap_or(now + self.inner.browser_idle);
         let update = doc! { "$set": {
             "expires_at": expires_at.map(date),
@@ -594,10 +589,11 @@ impl Store for MongoStore {
 
     async fn all(&self, cursor: Option<&str>, limit: usize) -> Result<Page> {
         let op = Operation::All;
-        let mut filter = live(Timestamp::now());
-        if let Some(after) = cursor {
-            filter.insert("_id", doc! { "$gt": after });
-        }
+        let mut filter = match cursor {
+            Some(after) => doc! { "_id": { "$gt": after } },
+            None => Document::new(),
+        };
+        filter.extend(live(Timestamp::now()));
         if limit == 0 {
             return Ok(Page {
                 sessions: Vec::new(),
@@ -654,8 +650,8 @@ impl Store for MongoStore {
     }
 
     async fn owned_by(&self, owner: &str) -> Result<Vec<(SessionId, Record)>> {
-        let mut filter = live(Timestamp::now());
-        filter.insert(OWNER_FIELD, owner);
+        let mut filter = doc! { OWNER_FIELD: owner };
+        filter.extend(live(Timestamp::now()));
         self.find_live(Operation::OwnedBy, filter).await
     }
 
@@ -679,8 +675,7 @@ impl MongoStore {
     async fn touch_keep(&self, id: &SessionId) -> Result<()> {
         let op = Operation::Rename;
         let now = Timestamp::now();
-        let mut filter = live(now);
-        filter.insert("_id", id.as_str());
+        let filter = live_id(id, now);
         let update = doc! { "$set": { "last_access": date(now) } };
         let done = self
             .run(op, self.inner.collection.update_one(filter, update))

@@ -167,6 +167,12 @@ async fn unaddressable_keys(url: String) -> anyhow::Result<()> {
             "create {key:?}: {err}"
         );
     }
+    // BSON has no unsigned 64-bit integer.
+    let err = store
+        .update(&id, &Patch::new().set("big", json!(u64::MAX)))
+        .await
+        .unwrap_err();
+    anyhow::ensure!(err.kind() == ErrorKind::InvalidInput, "u64::MAX: {err}");
     // Nested values may hold any key: only top-level keys are addressed.
     store
         .update(
@@ -287,7 +293,7 @@ async fn rename_racing_destroy(url: String) -> anyhow::Result<()> {
 async fn browser_deadline_moves(url: String) -> anyhow::Result<()> {
     let store = MongoStore::connect(&url)
         .await?
-        .with_browser_idle(Duration::from_secs(2));
+        .with_browser_idle(Duration::from_secs(3));
     let id = SessionId::generate()?;
     let now = Timestamp::now();
     store
@@ -297,11 +303,11 @@ async fn browser_deadline_moves(url: String) -> anyhow::Result<()> {
         )
         .await?;
     for i in 0..3 {
-        tokio::time::sleep(Duration::from_millis(900)).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
         store.update(&id, &Patch::new().set("i", json!(i))).await?;
     }
     anyhow::ensure!(store.get(&id).await?.is_some(), "kept alive by updates");
-    tokio::time::sleep(Duration::from_millis(2300)).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     anyhow::ensure!(store.get(&id).await?.is_none(), "idle past browser_idle");
     Ok(())
 }
