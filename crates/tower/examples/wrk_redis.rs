@@ -82,8 +82,28 @@ fn first_cookie(addr: SocketAddr) -> String {
     value.split(';').next().unwrap().to_owned()
 }
 
-/// Runs wrk against `addr` with `cookie`; returns its Requests/sec.
-fn wrk(addr: SocketAddr, cookie: &str) -> f64 {
+/// The Redis commands run since the last call, per request (`requests`), as `name×n` pairs.
+fn commands_per_request(server: &RedisServer, requests: f64) -> String {
+    let stats = server.cli(&["info", "commandstats"]);
+    server.cli(&["config", "resetstat"]);
+    let mut shown = Vec::new();
+    for line in stats.lines() {
+        if let Some((name, rest)) = line
+            .trim()
+            .strip_prefix("cmdstat_")
+            .and_then(|l| l.split_once(":calls="))
+            && let Some(calls) = rest.split(',').next().and_then(|c| c.parse::<f64>().ok())
+            && name != "info"
+            && name != "config|resetstat"
+        {
+            shown.push(format!("{name}×{:.2}", calls / requests));
+        }
+    }
+    shown.join(" ")
+}
+
+/// Runs wrk against `addr` with `cookie`; returns its Requests/sec and how many requests it sent.
+fn wrk(addr: SocketAddr, cookie: &str) -> (f64, f64) {
     let program = require_program("wrk", "wrk");
     let output = Command::new(program)
         .args(WRK_ARGS)
@@ -97,10 +117,17 @@ fn wrk(addr: SocketAddr, cookie: &str) -> f64 {
         !text.contains("Non-2xx"),
         "the app answered errors under load:\n{text}"
     );
-    text.lines()
+    let rate = text
+        .lines()
         .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no Requests/sec in wrk's output:\n{text}"))
+        .unwrap_or_else(|| panic!("no Requests/sec in wrk's output:\n{text}"));
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(n, _)| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no request count in wrk's output:\n{text}"));
+    (rate, requests)
 }
 
 fn main() -> ExitCode {
@@ -130,13 +157,21 @@ fn main() -> ExitCode {
         WRK_ARGS.join(" ")
     );
     let (mut ours_total, mut raw_total) = (0.0, 0.0);
+    server.cli(&["config", "resetstat"]);
     for round in 1..=ROUNDS {
-        let a = wrk(ours, &cookie);
-        let b = wrk(raw, &cookie);
+        let (a, requests) = wrk(ours, &cookie);
+        let ours_commands = commands_per_request(&server, requests);
+        let (b, requests) = wrk(raw, &cookie);
+        let raw_commands = commands_per_request(&server, requests);
         println!(
             "round {round}: sessionbank {a:>9.0} req/s   raw redis {b:>9.0} req/s   ratio {:.2}",
             a / b
         );
+        if round == 1 {
+            println!(
+                "  redis commands per request (those inside scripts too): sessionbank {ours_commands}; raw {raw_commands}"
+            );
+        }
         ours_total += a;
         raw_total += b;
     }
