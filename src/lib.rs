@@ -48,6 +48,7 @@ macro_rules! backend {
 /// | `mysql://`, `mariadb://` | MySQL / MariaDB | `mysql` |
 /// | `redis://`, `rediss://`, `redis+sentinel://`, `redis+cluster://` | Redis | `redis` |
 /// | `memcached://` | Memcached | `memcached` |
+/// | `mongodb://`, `mongodb+srv://` | MongoDB | `mongodb` |
 ///
 /// # Examples
 ///
@@ -95,6 +96,12 @@ pub fn registry() -> Registry {
             "memcached",
             ["memcached"],
             sessionbank_store_memcached::MemcachedStore::REGISTRY_ENTRY
+        ),
+        backend!(
+            "mongodb",
+            "mongodb",
+            ["mongodb", "mongodb+srv"],
+            sessionbank_store_mongodb::MongoStore::REGISTRY_ENTRY
         ),
     ] {
         registry.register(entry);

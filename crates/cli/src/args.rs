@@ -18,6 +18,7 @@ Store URLs:
   redis+sentinel://s1:26379,s2:26379/mymaster   Redis behind Sentinel
   redis+cluster://h1:7000,h2:7001               Redis Cluster
   memcached://h1:11211,h2:11211                 Memcached (no list, count or clear)
+  mongodb://user:pw@h1,h2/db?collection=sessions   MongoDB (also mongodb+srv://)
   Every URL also takes ?browser_idle=1d (how long a session without expiry lives after its
   last access) and ?cleanup_time=45m|off (the background janitor), plus the backend's own
   options; an unknown scheme or option is an error that lists the known ones.

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 use sessionbank_testkit::servers::mariadb::MariaDbServer;
 use sessionbank_testkit::servers::memcached::MemcachedServer;
+use sessionbank_testkit::servers::mongo::MongoServer;
 use sessionbank_testkit::servers::postgres::PostgresServer;
 use sessionbank_testkit::servers::redis::{RedisCluster, RedisSentinel, RedisServer};
 
@@ -140,4 +141,13 @@ fn memcached() {
     let a = MemcachedServer::start();
     let b = MemcachedServer::start();
     exercise(&format!("memcached://{},{}", a.addr(), b.addr()), false);
+}
+
+#[test]
+fn mongodb() {
+    let server = MongoServer::start();
+    exercise(
+        &format!("{}?collection=cli_sessions", server.url("cli")),
+        true,
+    );
 }
