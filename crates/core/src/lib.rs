@@ -15,6 +15,7 @@
 mod error;
 mod expiry;
 mod id;
+mod identifier;
 mod janitor;
 mod memory;
 mod record;
@@ -26,6 +27,7 @@ mod time;
 pub use error::{Error, ErrorKind, Operation, Result};
 pub use expiry::ExpiryPolicy;
 pub use id::{SESSION_ID_LEN, SessionId};
+pub use identifier::validate_identifier;
 pub use janitor::{Janitor, JanitorConfig};
 pub use memory::{DEFAULT_BROWSER_IDLE, MemoryStore, MemoryStoreBuilder};
 pub use record::{Data, Patch, Record};

@@ -15,7 +15,7 @@
 //! ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 //! ```
 
-use sessionbank_core::{Error, ErrorKind, Operation};
+use sessionbank_core::{Error, Operation, validate_identifier};
 
 use crate::error::BACKEND;
 
@@ -28,24 +28,8 @@ const MAX_TABLE_LEN: usize = 54;
 /// Checks a table name: an ASCII letter or `_`, then letters, digits or `_`, at most 54
 /// characters. Anything else never reaches SQL.
 pub(crate) fn validate_table(name: &str, operation: Operation) -> Result<(), Error> {
-    let mut chars = name.chars();
-    let valid = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && name.len() <= MAX_TABLE_LEN;
-    if valid {
-        return Ok(());
-    }
-    Err(Error::new(
-        ErrorKind::InvalidInput,
-        operation,
-        format!(
-            "a table name must start with a letter or `_`, hold only ASCII letters, digits and \
-             `_`, and have at most {MAX_TABLE_LEN} characters"
-        ),
-    )
-    .with_backend(BACKEND))
+    validate_identifier("table", name, MAX_TABLE_LEN, operation)
+        .map_err(|e| e.with_backend(BACKEND))
 }
 
 /// The columns every read selects, in this order.
@@ -224,6 +208,7 @@ pub(crate) fn key_path(key: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sessionbank_core::ErrorKind;
 
     #[test]
     fn table_names_are_checked() {

@@ -113,30 +113,8 @@ impl FromStr for Layout {
 /// starting with a digit. Anything else (quotes, semicolons, spaces, empty, too long) is
 /// [`ErrorKind::InvalidInput`]; the message names the rule, not the text.
 pub(crate) fn validate_identifier(what: &'static str, name: &str, max: usize) -> Result<()> {
-    let rule = |why: &str| {
-        Err(Error::new(
-            ErrorKind::InvalidInput,
-            Operation::Setup,
-            format!(
-                "the {what} name {why}; it must be 1 to {max} characters of ASCII letters, digits \
-                 and `_`, not starting with a digit"
-            ),
-        )
-        .with_backend(BACKEND))
-    };
-    if name.is_empty() {
-        return rule("is empty");
-    }
-    if name.len() > max {
-        return rule("is too long");
-    }
-    if name.as_bytes()[0].is_ascii_digit() {
-        return rule("starts with a digit");
-    }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return rule("has a character that is not allowed");
-    }
-    Ok(())
+    sessionbank_core::validate_identifier(what, name, max, Operation::Setup)
+        .map_err(|e| e.with_backend(BACKEND))
 }
 
 /// A validated identifier, double-quoted (the validation leaves nothing to escape, but it is
