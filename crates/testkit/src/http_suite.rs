@@ -125,6 +125,68 @@ impl Backend for Memory {
     }
 }
 
+/// How a [`Prefixed`] backend opens a store from a URL.
+pub type ConnectFn<S> =
+    fn(String) -> futures::future::BoxFuture<'static, sessionbank_core::Result<S>>;
+
+/// A server store opened from a URL, each trial under a fresh `?prefix=suiteN:` of its own
+/// (Redis, Memcached): one server for the test binary, no trial sees another's sessions.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_core::MemoryStore;
+/// use sessionbank_testkit::http_suite::Prefixed;
+///
+/// // A real test passes e.g. `|url| Box::pin(async move { RedisStore::connect(&url).await })`.
+/// let backend: Prefixed<MemoryStore> =
+///     Prefixed::new("redis://127.0.0.1:6379/0", |_url| Box::pin(async { Ok(MemoryStore::new()) }));
+/// # let _ = backend;
+/// ```
+#[derive(Debug)]
+pub struct Prefixed<S> {
+    url: String,
+    connect: ConnectFn<S>,
+}
+
+impl<S> Clone for Prefixed<S> {
+    fn clone(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            connect: self.connect,
+        }
+    }
+}
+
+impl<S> Prefixed<S> {
+    /// Stores at `url` (without a query), opened with `connect`.
+    pub fn new(url: impl Into<String>, connect: ConnectFn<S>) -> Self {
+        Self {
+            url: url.into(),
+            connect,
+        }
+    }
+}
+
+/// Numbers the key prefixes of this process.
+static NEXT_PREFIX: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl<S: Store + Clone> Backend for Prefixed<S> {
+    type Store = S;
+
+    fn clock(&self) -> ManualClock {
+        ManualClock::starting_now()
+    }
+
+    async fn open(&self, _clock: &ManualClock) -> S {
+        let n = NEXT_PREFIX.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let url = format!("{}?prefix=suite{n}:", self.url);
+        (self.connect)(url.clone())
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {url}: {e}"))
+    }
+}
+
 /// Text planted in injected store failures; it must never reach a response.
 pub const SECRET_ERROR_TEXT: &str = "db-password=hunter2 at 10.0.0.7";
 

@@ -5,39 +5,12 @@
 mod common;
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::Axum;
-use sessionbank_core::ManualClock;
 use sessionbank_store_redis::RedisStore;
-use sessionbank_testkit::http_suite::Backend;
+use sessionbank_testkit::http_suite::Prefixed;
 use sessionbank_testkit::http_suite::libtest_mimic::{Arguments, run};
 use sessionbank_testkit::servers::redis::RedisServer;
-
-/// Stores on one Redis server, each under a fresh key prefix.
-#[derive(Clone)]
-struct Redis {
-    url: String,
-}
-
-/// Numbers the key prefixes of this process.
-static NEXT_PREFIX: AtomicU64 = AtomicU64::new(0);
-
-impl Backend for Redis {
-    type Store = RedisStore;
-
-    fn clock(&self) -> ManualClock {
-        ManualClock::starting_now()
-    }
-
-    async fn open(&self, _clock: &ManualClock) -> RedisStore {
-        let n = NEXT_PREFIX.fetch_add(1, Ordering::Relaxed);
-        let url = format!("{}?prefix=suite{n}:", self.url);
-        RedisStore::connect(&url)
-            .await
-            .unwrap_or_else(|e| panic!("cannot open {url}: {e}"))
-    }
-}
 
 #[allow(clippy::expect_used)]
 fn block_on<T: std::future::Future>(future: T) -> T::Output {
@@ -50,7 +23,9 @@ fn block_on<T: std::future::Future>(future: T) -> T::Output {
 
 fn main() -> ExitCode {
     let server = RedisServer::start();
-    let backend = Redis { url: server.url() };
+    let backend = Prefixed::new(server.url(), |url| {
+        Box::pin(async move { RedisStore::connect(&url).await })
+    });
     let trials = sessionbank_testkit::http_suite_trials!(Axum, "redis", backend, block_on);
     let conclusion = run(&Arguments::from_args(), trials);
     drop(server);
