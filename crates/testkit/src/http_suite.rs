@@ -566,7 +566,7 @@ impl<F: Framework, S: Store + Clone> TestApp<F, S> {
 /// # Examples
 ///
 /// In a test target (`tests/suite.rs`), with a framework whose app answers every route of the
-/// [module docs](crate::http_suite) (this one answers nothing, so its trials would fail):
+/// [module docs](mod@crate::http_suite) (this one answers nothing, so its trials would fail):
 ///
 /// ```
 /// use sessionbank_testkit::http_suite::{AppOptions, Framework, Reply, SessionApp};
