@@ -9,6 +9,7 @@
 //! - [`ExpiryPolicy`], idle and absolute timeouts together.
 //! - [`Janitor`], periodic `cleanup` with jitter.
 //! - [`MemoryStore`], the `memory://` backend.
+//! - [`json::write_compact`], serde_json's compact text, faster for plain strings.
 //!
 //! Nothing here knows about cookies, HTTP or a database driver.
 
@@ -17,6 +18,7 @@ mod expiry;
 mod id;
 mod identifier;
 mod janitor;
+pub mod json;
 mod memory;
 mod record;
 mod registry;
