@@ -169,6 +169,70 @@ impl ServerProcess {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The pids of the server's processes (the child, and any daemon pids).
+    pub fn pids(&self) -> Vec<i32> {
+        let mut pids = self.daemon_pids.clone();
+        if let Some(child) = &self.child
+            && let Ok(pid) = i32::try_from(child.id())
+        {
+            pids.push(pid);
+        }
+        pids
+    }
+}
+
+/// Pins a benchmark's server and client to one core each, as the issues' reference figures
+/// were measured: every thread of the `server` processes to CPU 0, and the calling thread
+/// (so every thread it starts afterwards, e.g. a tokio runtime's workers) to CPU 1.
+///
+/// Call it before starting the client's runtime. Returns whether it pinned: a machine with
+/// one CPU, or without `taskset` (util-linux), is left as it is, with a note on stderr, so a
+/// benchmark still runs there (its figures are then less steady).
+///
+/// # Examples
+///
+/// ```no_run
+/// let server = sessionbank_testkit::servers::redis::RedisServer::start();
+/// let pinned = sessionbank_testkit::servers::pin_apart(&[server.guard()]);
+/// println!("server and client pinned apart: {pinned}");
+/// ```
+pub fn pin_apart(servers: &[&ServerProcess]) -> bool {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if cpus < 2 {
+        eprintln!("one CPU only: server and client are not pinned apart");
+        return false;
+    }
+    let mut pinned = true;
+    for pid in servers.iter().flat_map(|s| s.pids()) {
+        // `-a`: every thread of the server, not just its main one.
+        pinned &= taskset(&["-a", "-p", "-c", "0", &pid.to_string()]);
+    }
+    // The calling thread only: the threads it starts later inherit its mask.
+    let own = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name()?.to_str()?.parse::<i32>().ok())
+        .unwrap_or_else(|| i32::try_from(std::process::id()).unwrap_or(0));
+    pinned &= taskset(&["-p", "-c", "1", &own.to_string()]);
+    pinned
+}
+
+fn taskset(args: &[&str]) -> bool {
+    match Command::new("taskset").args(args).output() {
+        Ok(out) if out.status.success() => true,
+        Ok(out) => {
+            eprintln!(
+                "taskset {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!("taskset not available ({e}): server and client are not pinned apart");
+            false
+        }
+    }
 }
 
 /// Sends `signal` to `pid` (via `kill(1)`, so the harness needs no unsafe code).
@@ -190,12 +254,7 @@ fn alive(pid: i32) -> bool {
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        let mut pids = self.daemon_pids.clone();
-        if let Some(child) = &self.child
-            && let Ok(pid) = i32::try_from(child.id())
-        {
-            pids.push(pid);
-        }
+        let pids = self.pids();
         for pid in &pids {
             signal(*pid, "TERM");
         }

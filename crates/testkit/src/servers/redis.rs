@@ -163,7 +163,28 @@ impl RedisServer {
     ///
     /// As [`start`](Self::start).
     pub fn start_with(extra: &[&str]) -> Self {
-        let port = free_port();
+        Self::start_on_port(free_port(), extra)
+    }
+
+    /// Starts a server on `port` (e.g. the port of a server just stopped, to test that
+    /// clients reconnect), with extra command-line arguments.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use sessionbank_testkit::servers::redis::RedisServer;
+    ///
+    /// let first = RedisServer::start();
+    /// let port = first.port();
+    /// drop(first);
+    /// let again = RedisServer::start_on_port(port, &[]);
+    /// assert_eq!(again.port(), port);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start), and when the port is taken.
+    pub fn start_on_port(port: u16, extra: &[&str]) -> Self {
         let args: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
         let guard = spawn("redis", port, &args, None);
         let log = guard.dir().join("redis.log");
