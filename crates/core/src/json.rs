@@ -77,9 +77,9 @@ fn write_string(out: &mut Vec<u8>, s: &str) -> Result<(), serde_json::Error> {
 fn needs_escaping(bytes: &[u8]) -> bool {
     // No early exit inside a chunk, so the loop compiles to vector compares.
     bytes.chunks(64).any(|chunk| {
-        chunk
-            .iter()
-            .fold(false, |found, &b| found | (b < 0x20) | (b == b'"') | (b == b'\\'))
+        chunk.iter().fold(false, |found, &b| {
+            found | (b < 0x20) | (b == b'"') | (b == b'\\')
+        })
     })
 }
 
