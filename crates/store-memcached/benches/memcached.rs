@@ -4,6 +4,8 @@
 //! same run; and that baseline again with the record encoded before `set` and decoded after
 //! `get` (serde_json), the work any client that hands out a `Record` must do.
 //!
+//! The server is pinned to CPU 0 and the client to CPU 1 (`taskset`).
+//!
 //! Run: `cargo bench -p sessionbank-store-memcached --bench memcached [-- seconds]`
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -156,6 +158,8 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(3);
     let server = MemcachedServer::start();
+    let pinned = sessionbank_testkit::servers::pin_apart(&[server.process()]);
+    println!("server on CPU 0, client on CPU 1: {pinned}");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

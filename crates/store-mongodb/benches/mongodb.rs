@@ -101,6 +101,8 @@ fn ids() -> Vec<Vec<SessionId>> {
 async fn main() {
     let run_for = seconds();
     let server = MongoServer::start();
+    let pinned = sessionbank_testkit::servers::pin_apart(&[server.process()]);
+    println!("server on CPU 0, client on CPU 1: {pinned}");
     let url = format!("{}?collection=bench_store", server.url("sessionbank"));
     let store = Arc::new(MongoStore::connect(&url).await.unwrap());
 

@@ -4,17 +4,24 @@
 //! and at 1.
 //!
 //! The baseline is a careful hand-written use of redis-rs: one `MultiplexedConnection`, save is
-//! `SET key json PX 3600000`, load is `GET key` and reading the payload out of the JSON. The
-//! store does `set` (one `SET key value PXAT deadline`) and `get` (one `GET`, decoded into a
-//! record, deadline checked), over a `ConnectionManager`; the same raw pair over a
-//! `ConnectionManager` is printed too, to separate the connection's cost from the store's.
+//! `SET key json PX 3600000` of JSON text made once before the run (the strictest baseline: it
+//! never serializes), load is `GET key` and reading the payload out of the JSON. A second raw
+//! variant serializes its JSON value on every save, as an application whose session changes
+//! must. The store does `set` (one `SET key value PXAT deadline`, the record encoded on every
+//! call) and `get` (one `GET`, decoded into a record, deadline checked).
 //!
 //! ```text
 //! cargo bench -p sessionbank-store-redis --bench redis
 //! ```
 //!
-//! Knobs from the environment: `SESSIONBANK_BENCH_SECONDS` (per run, default 3),
-//! `SESSIONBANK_BENCH_CONCURRENCY` (default 64; a run at 1 always follows).
+//! The server is pinned to CPU 0 and the client to CPU 1 (`taskset`), as in the issue's
+//! reference figures; each concurrency runs several rounds in alternating order and reports
+//! the median ratio.
+//!
+//! Knobs from the environment: `SESSIONBANK_BENCH_SECONDS` (per run, default 2),
+//! `SESSIONBANK_BENCH_ROUNDS` (default 5), `SESSIONBANK_BENCH_CONCURRENCY` (default 64; a run
+//! at 1 always follows), `SESSIONBANK_BENCH_ONLY=store|raw` (one side only, for a profiler),
+//! `SESSIONBANK_BENCH_CONNECTIONS` (the store's `connections` option, default 1).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -27,10 +34,13 @@ use sessionbank_core::{Error, ErrorKind, Operation, Result, SessionId, StoreHand
 use sessionbank_store_redis::RedisStore;
 use sessionbank_testkit::servers::redis::RedisServer;
 
-/// Raw redis-rs over a multiplexed connection (the baseline) or a `ConnectionManager` (the
-/// connection the store uses for a single server: it adds reconnection).
+/// Raw redis-rs over a multiplexed connection; `serialize`: make the JSON text on every save
+/// rather than once before the run.
 #[derive(Clone)]
-struct RawRedis<C>(C, &'static str);
+struct RawRedis<C> {
+    conn: C,
+    serialize: bool,
+}
 
 fn fail(e: redis::RedisError) -> Error {
     Error::new(ErrorKind::Backend, Operation::Session, "raw redis failed").with_source(e)
@@ -40,21 +50,34 @@ impl<C> LoadTarget for RawRedis<C>
 where
     C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
 {
-    type Value = Arc<String>;
+    type Value = (serde_json::Value, String);
 
     fn name(&self) -> String {
-        self.1.to_owned()
+        if self.serialize {
+            "raw redis-rs, JSON made per save".to_owned()
+        } else {
+            "raw redis-rs".to_owned()
+        }
     }
 
-    fn prepare(&self, payload: &str) -> Arc<String> {
-        Arc::new(serde_json::json!({ "payload": payload }).to_string())
+    fn prepare(&self, payload: &str) -> (serde_json::Value, String) {
+        let value = serde_json::json!({ "payload": payload });
+        let text = value.to_string();
+        (value, text)
     }
 
-    async fn save(&self, id: &SessionId, value: &Arc<String>) -> Result<()> {
-        let mut conn = self.0.clone();
+    async fn save(&self, id: &SessionId, value: &(serde_json::Value, String)) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let made;
+        let text = if self.serialize {
+            made = serde_json::to_vec(&value.0).unwrap();
+            made.as_slice()
+        } else {
+            value.1.as_bytes()
+        };
         let _: () = redis::cmd("SET")
             .arg(format!("raw:{}", id.as_str()))
-            .arg(value.as_str())
+            .arg(text)
             .arg("PX")
             .arg(3_600_000)
             .query_async(&mut conn)
@@ -64,7 +87,7 @@ where
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<usize>> {
-        let mut conn = self.0.clone();
+        let mut conn = self.conn.clone();
         let data: Option<String> = conn
             .get(format!("raw:{}", id.as_str()))
             .await
@@ -76,7 +99,7 @@ where
     }
 
     async fn remove(&self, id: &SessionId) -> Result<()> {
-        let mut conn = self.0.clone();
+        let mut conn = self.conn.clone();
         let _: i64 = conn
             .del(format!("raw:{}", id.as_str()))
             .await
@@ -92,28 +115,58 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 fn main() {
-    let secs = env("SESSIONBANK_BENCH_SECONDS", 3);
+    let secs = env("SESSIONBANK_BENCH_SECONDS", 2);
+    let rounds = env("SESSIONBANK_BENCH_ROUNDS", 5);
     let concurrency = usize::try_from(env("SESSIONBANK_BENCH_CONCURRENCY", 64)).unwrap();
+    let connections = env("SESSIONBANK_BENCH_CONNECTIONS", 1);
+    // `store` or `raw`: run one side only (for a profiler).
+    let only = std::env::var("SESSIONBANK_BENCH_ONLY").ok();
     let server = RedisServer::start();
+    let pinned = sessionbank_testkit::servers::pin_apart(&[server.guard()]);
+    println!("server on CPU 0, client on CPU 1: {pinned}");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let store = RedisStore::connect(&format!("{}?prefix=bench:", server.url()))
-            .await
-            .unwrap();
+        let store = RedisStore::connect(&format!(
+            "{}?prefix=bench:&connections={connections}",
+            server.url()
+        ))
+        .await
+        .unwrap();
         let store = Arc::new(StoreHandle::new(store));
         let client = redis::Client::open(server.url()).unwrap();
-        let raw = Arc::new(RawRedis(
-            client.get_multiplexed_async_connection().await.unwrap(),
-            "raw redis-rs",
-        ));
-        let managed = Arc::new(RawRedis(
-            redis::aio::ConnectionManager::new(client.clone()).await.unwrap(),
-            "raw redis-rs over ConnectionManager",
-        ));
+        let conn = client.get_multiplexed_async_connection().await.unwrap();
+        let raw = Arc::new(RawRedis {
+            conn: conn.clone(),
+            serialize: false,
+        });
+        let serializing = Arc::new(RawRedis {
+            conn,
+            serialize: true,
+        });
+        if let Some(only) = only {
+            let config = LoadConfig {
+                concurrency,
+                duration: Duration::from_secs(secs * rounds),
+                ids_per_task: 64,
+                ..LoadConfig::default()
+            };
+            let report = if only == "raw" {
+                run_load(raw.clone(), &config).await.unwrap()
+            } else {
+                run_load(store.clone(), &config).await.unwrap()
+            };
+            println!("{only} alone: {:.0} pairs/s", report.ops_per_sec());
+            return;
+        }
         for tasks in [concurrency, 1] {
             let config = LoadConfig {
                 concurrency: tasks,
@@ -122,18 +175,30 @@ fn main() {
                 ..LoadConfig::default()
             };
             println!(
-                "{tasks} tasks, {}-byte payload, {secs}s per run, save+load pairs/s",
+                "{tasks} tasks, {}-byte payload, {rounds} rounds of {secs}s, save+load pairs/s",
                 config.value_bytes
             );
-            // Two rounds, alternating, so neither side always runs on a warmer server.
-            for round in 1..=2 {
-                let store_report = run_load(store.clone(), &config).await.unwrap();
-                let raw_report = run_load(raw.clone(), &config).await.unwrap();
-                let managed_report = run_load(managed.clone(), &config).await.unwrap();
+            let (mut to_raw, mut to_serializing) = (Vec::new(), Vec::new());
+            // Rounds alternate the order, so neither side always runs on a warmer server.
+            for round in 1..=rounds {
+                let store_report;
+                let raw_report;
+                if round % 2 == 1 {
+                    store_report = run_load(store.clone(), &config).await.unwrap();
+                    raw_report = run_load(raw.clone(), &config).await.unwrap();
+                } else {
+                    raw_report = run_load(raw.clone(), &config).await.unwrap();
+                    store_report = run_load(store.clone(), &config).await.unwrap();
+                }
+                let serializing_report = run_load(serializing.clone(), &config).await.unwrap();
                 let (s, r) = (store_report.ops_per_sec(), raw_report.ops_per_sec());
+                let j = serializing_report.ops_per_sec();
+                to_raw.push(s / r);
+                to_serializing.push(s / j);
                 println!(
-                    "round {round}: RedisStore {s:>8.0} (p50 {:>6.0} us, p99 {:>6.0} us, {} errors)   \
-                     raw redis-rs {r:>8.0} (p50 {:>6.0} us, p99 {:>6.0} us, {} errors)   ratio {:.2}",
+                    "round {round}: RedisStore {s:>8.0} (p50 {:>5.0} us, p99 {:>5.0} us, {} errors)   \
+                     raw {r:>8.0} (p50 {:>5.0} us, p99 {:>5.0} us, {} errors)   \
+                     raw, JSON per save {j:>8.0}   store/raw {:.2}",
                     store_report.latency_us(0.5),
                     store_report.latency_us(0.99),
                     store_report.errors,
@@ -142,15 +207,12 @@ fn main() {
                     raw_report.errors,
                     s / r
                 );
-                let m = managed_report.ops_per_sec();
-                println!(
-                    "         raw redis-rs over ConnectionManager {m:>8.0} (p50 {:>6.0} us)   \
-                     ratio to raw {:.2}   store / it {:.2}",
-                    managed_report.latency_us(0.5),
-                    m / r,
-                    s / m
-                );
             }
+            println!(
+                "{tasks} tasks: median store / raw redis-rs {:.2}, store / raw with JSON made per save {:.2}",
+                median(to_raw),
+                median(to_serializing)
+            );
         }
     });
     drop(server);

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManagerConfig;
 use redis::cluster::ClusterClientBuilder;
 use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
 use redis::{
@@ -18,7 +17,7 @@ use sessionbank_core::{
 };
 use url::Url;
 
-use crate::conn::{Conn, SentinelConn};
+use crate::conn::{Conn, Connector, Reconnecting};
 use crate::error::{self, BACKEND};
 use crate::store::{Inner, RedisStore};
 
@@ -94,6 +93,7 @@ pub struct RedisStoreBuilder {
     pub(crate) prefix: String,
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Duration,
+    pub(crate) connections: usize,
     pub(crate) browser_idle: Duration,
     pub(crate) target: String,
 }
@@ -108,10 +108,14 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("tls_insecure", &self.tls_insecure)
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
+            .field("connections", &self.connections)
             .field("browser_idle", &self.browser_idle)
             .finish()
     }
 }
+
+/// The most connections a store opens (`connections`).
+const MAX_CONNECTIONS: usize = 64;
 
 /// Splits `h1:p1,h2:p2` into addresses (default port 6379, or 26379 for sentinels).
 fn parse_hosts(text: &str, default_port: u16) -> Result<Vec<(String, u16)>> {
@@ -215,6 +219,7 @@ impl RedisStoreBuilder {
             prefix: DEFAULT_PREFIX.to_owned(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            connections: 1,
             browser_idle: DEFAULT_BROWSER_IDLE,
             target: format!("redis://{host}:{port}/0"),
         }
@@ -403,6 +408,7 @@ impl RedisStoreBuilder {
             prefix: DEFAULT_PREFIX.to_owned(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            connections: 1,
             browser_idle: common.browser_idle,
             target: redact_url(url),
         };
@@ -415,6 +421,9 @@ impl RedisStoreBuilder {
         }
         if let Some(d) = options.take_duration("response_timeout")? {
             builder.response_timeout = d;
+        }
+        if let Some(n) = options.take_u64("connections")? {
+            builder = builder.connections(usize::try_from(n).unwrap_or(usize::MAX))?;
         }
         if let Some(path) = options.take("tls_ca") {
             if path.is_empty() {
@@ -497,6 +506,44 @@ impl RedisStoreBuilder {
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
         self
+    }
+
+    /// How many multiplexed connections to open (default 1, at most 64; the pool size):
+    /// requests go round-robin over them. One connection pipelines every concurrent request
+    /// and was the fastest in `benches/redis.rs`; more can help when one client core cannot
+    /// keep up with a faster server. Standalone and Sentinel only.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) for 0, more than 64, or a
+    /// cluster (whose connection already holds one connection per master).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = sessionbank_store_redis::RedisStoreBuilder::standalone("h", 6379).connections(4)?;
+    /// # let _ = b;
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub fn connections(mut self, connections: usize) -> Result<Self> {
+        if !(1..=MAX_CONNECTIONS).contains(&connections) {
+            return Err(error::config(format!(
+                "connections must be 1 to {MAX_CONNECTIONS}, not {connections}"
+            )));
+        }
+        if connections > 1 && matches!(self.topology, Topology::Cluster { .. }) {
+            return Err(error::config(
+                "connections applies to redis:// and redis+sentinel://: a cluster connection keeps one connection per master",
+            ));
+        }
+        self.connections = connections;
+        Ok(self)
+    }
+
+    fn connection_config(&self) -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.response_timeout))
     }
 
     /// How long a browser session (no expiry) lives after its last access (default one day):
@@ -586,19 +633,18 @@ impl RedisStoreBuilder {
         let conn = match &self.topology {
             Topology::Standalone { host, port, .. } => {
                 let client = self.standalone_client(host, *port)?;
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.connect_timeout))
-                    .set_response_timeout(Some(self.response_timeout))
-                    .set_number_of_retries(2)
-                    .set_max_delay(Duration::from_millis(500));
-                let manager = tokio::time::timeout(
+                let conn = tokio::time::timeout(
                     self.connect_timeout.saturating_mul(2),
-                    redis::aio::ConnectionManager::new_with_config(client, config),
+                    Reconnecting::connect(
+                        Connector::Direct(client),
+                        self.connection_config(),
+                        self.connections,
+                    ),
                 )
                 .await
                 .map_err(|_| self.connect_timed_out())?
                 .map_err(|e| self.connect_error(e))?;
-                Conn::Single(manager)
+                Conn::Server(conn)
             }
             Topology::Cluster { nodes } => {
                 let infos: Vec<ConnectionInfo> = nodes
@@ -644,17 +690,18 @@ impl RedisStoreBuilder {
                     builder = builder.set_client_to_redis_password(p);
                 }
                 let client = builder.build().map_err(|e| self.connect_error(e))?;
-                let config = AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(self.connect_timeout))
-                    .set_response_timeout(Some(self.response_timeout));
                 let conn = tokio::time::timeout(
                     self.connect_timeout.saturating_mul(2),
-                    SentinelConn::connect(client, config, *db),
+                    Reconnecting::connect(
+                        Connector::Sentinel(tokio::sync::Mutex::new(client)),
+                        self.connection_config(),
+                        self.connections,
+                    ),
                 )
                 .await
                 .map_err(|_| self.connect_timed_out())?
                 .map_err(|e| self.connect_error(e))?;
-                Conn::Sentinel(conn)
+                Conn::Server(conn)
             }
         };
         Ok(RedisStore::from_inner(Inner::new(conn, &self)))

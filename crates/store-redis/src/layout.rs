@@ -73,73 +73,173 @@ impl Keys {
 /// The format token every session value starts with.
 pub(crate) const FORMAT: &str = "sb1";
 
+/// Appends one `LEN:BYTES` token.
 fn token(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(bytes.len().to_string().as_bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(bytes.len()).as_bytes());
     out.push(b':');
     out.extend_from_slice(bytes);
 }
 
+/// Appends a number as a token.
+fn number_token(out: &mut Vec<u8>, n: i64) {
+    token(out, itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Appends a JSON value as a token, serialized in place: the JSON text is written first, then
+/// its length prefix is appended and rotated in front of it (no temporary buffer).
+fn json_token(out: &mut Vec<u8>, value: &serde_json::Value) -> Result<(), &'static str> {
+    let start = out.len();
+    sessionbank_core::json::write_compact(out, value)
+        .map_err(|_| "a value does not encode as JSON")?;
+    let mut length = itoa::Buffer::new();
+    let prefix = length.format(out.len() - start).as_bytes();
+    out.extend_from_slice(prefix);
+    out.push(b':');
+    out[start..].rotate_right(prefix.len() + 1);
+    Ok(())
+}
+
 /// A record as the session value.
+#[cfg(test)]
 pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, &'static str> {
-    let mut out = Vec::with_capacity(64 + 32 * record.data.len());
-    token(&mut out, FORMAT.as_bytes());
-    token(
-        &mut out,
-        record.created_at.as_millis().to_string().as_bytes(),
-    );
-    token(
-        &mut out,
-        record.last_access.as_millis().to_string().as_bytes(),
-    );
-    match record.expires_at {
-        Some(e) => token(&mut out, e.as_millis().to_string().as_bytes()),
-        None => token(&mut out, b""),
-    }
-    match &record.owner {
-        Some(o) => {
-            let mut owner = Vec::with_capacity(o.len() + 1);
-            owner.push(b'=');
-            owner.extend_from_slice(o.as_bytes());
-            token(&mut out, &owner);
-        }
-        None => token(&mut out, b""),
-    }
-    for (k, v) in &record.data {
-        token(&mut out, k.as_bytes());
-        let json = serde_json::to_vec(v).map_err(|_| "a value does not encode as JSON")?;
-        token(&mut out, &json);
-    }
+    let mut out = Vec::new();
+    encode_into(record, &mut out)?;
     Ok(out)
 }
 
-/// Splits a value into its tokens.
-fn tokens(mut bytes: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
-    let mut items = Vec::new();
-    while !bytes.is_empty() {
+/// Appends a record, as the session value, to `out`.
+pub(crate) fn encode_into(record: &Record, out: &mut Vec<u8>) -> Result<(), &'static str> {
+    token(out, FORMAT.as_bytes());
+    number_token(out, record.created_at.as_millis());
+    number_token(out, record.last_access.as_millis());
+    match record.expires_at {
+        Some(e) => number_token(out, e.as_millis()),
+        None => token(out, b""),
+    }
+    match &record.owner {
+        Some(o) => {
+            out.extend_from_slice(itoa::Buffer::new().format(o.len() + 1).as_bytes());
+            out.extend_from_slice(b":=");
+            out.extend_from_slice(o.as_bytes());
+        }
+        None => token(out, b""),
+    }
+    for (k, v) in &record.data {
+        token(out, k.as_bytes());
+        json_token(out, v)?;
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// The buffer a session value is encoded into before it is copied into a command.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Encodes `record` into this thread's scratch buffer and hands the bytes to `use_bytes`
+/// (which copies them, e.g. into a command): no allocation per call once the buffer has grown.
+pub(crate) fn with_encoded<T>(
+    record: &Record,
+    use_bytes: impl FnOnce(&[u8]) -> T,
+) -> Result<T, &'static str> {
+    with_scratch(|out| encode_into(record, out), use_bytes)
+}
+
+/// The JSON text of `value` in this thread's scratch buffer, handed to `use_bytes`.
+pub(crate) fn with_json<T>(
+    value: &serde_json::Value,
+    use_bytes: impl FnOnce(&[u8]) -> T,
+) -> Result<T, &'static str> {
+    with_scratch(
+        |out| {
+            sessionbank_core::json::write_compact(out, value)
+                .map_err(|_| "a value does not encode as JSON")
+        },
+        use_bytes,
+    )
+}
+
+fn with_scratch<T>(
+    fill: impl FnOnce(&mut Vec<u8>) -> Result<(), &'static str>,
+    use_bytes: impl FnOnce(&[u8]) -> T,
+) -> Result<T, &'static str> {
+    /// A buffer grown past this by a large session is let go afterwards.
+    const KEEP: usize = 64 * 1024;
+    SCRATCH.with(|cell| {
+        let Ok(mut out) = cell.try_borrow_mut() else {
+            // Re-entered (`use_bytes` does not fill another buffer, so this cannot happen).
+            let mut out = Vec::new();
+            fill(&mut out)?;
+            return Ok(use_bytes(&out));
+        };
+        out.clear();
+        let result = fill(&mut out).map(|()| use_bytes(&out));
+        if out.capacity() > KEEP {
+            *out = Vec::new();
+        }
+        result
+    })
+}
+
+/// The tokens of a value, in order.
+struct Tokens<'a>(&'a [u8]);
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = Result<&'a [u8], &'static str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        Some(self.split())
+    }
+}
+
+impl<'a> Tokens<'a> {
+    fn split(&mut self) -> Result<&'a [u8], &'static str> {
+        let bytes = self.0;
         let colon = bytes
             .iter()
             .position(|b| *b == b':')
             .ok_or("a stored session is truncated")?;
-        let len: usize = std::str::from_utf8(&bytes[..colon])
-            .ok()
-            .and_then(|t| t.parse().ok())
+        let len = digits(&bytes[..colon])
+            .and_then(|n| usize::try_from(n).ok())
             .ok_or("a stored session has a bad length")?;
         let rest = &bytes[colon + 1..];
         if rest.len() < len {
             return Err("a stored session is truncated");
         }
-        items.push(&rest[..len]);
-        bytes = &rest[len..];
+        self.0 = &rest[len..];
+        Ok(&rest[..len])
     }
-    Ok(items)
+
+    /// The next token, which must be there.
+    fn required(&mut self) -> Result<&'a [u8], &'static str> {
+        self.next()
+            .unwrap_or(Err("a stored session is not in this store's format"))
+    }
+}
+
+/// A decimal number of 1 to 19 ASCII digits (what `itoa` wrote), without going through
+/// `str` (this runs several times per `get`).
+fn digits(bytes: &[u8]) -> Option<u64> {
+    if bytes.is_empty() || bytes.len() > 19 {
+        return None;
+    }
+    bytes.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0'))
+    })
 }
 
 fn millis(bytes: &[u8]) -> Result<Timestamp, &'static str> {
-    std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .map(Timestamp::from_millis)
-        .ok_or("a stored timestamp is not a number")
+    let (negative, magnitude) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, bytes),
+    };
+    let n = digits(magnitude)
+        .and_then(|n| i64::try_from(n).ok())
+        .ok_or("a stored timestamp is not a number")?;
+    Ok(Timestamp::from_millis(if negative { -n } else { n }))
 }
 
 /// The owner token: empty for none, `=` then the owner.
@@ -160,22 +260,24 @@ pub(crate) fn owner_token(bytes: &[u8]) -> Option<String> {
 
 /// A session value back into a record.
 pub(crate) fn decode(value: &[u8]) -> Result<Record, &'static str> {
-    let items = tokens(value)?;
-    if items.len() < 5 || items[0] != FORMAT.as_bytes() || items.len() % 2 == 0 {
+    let mut tokens = Tokens(value);
+    if tokens.required()? != FORMAT.as_bytes() {
         return Err("a stored session is not in this store's format");
     }
-    let created_at = millis(items[1])?;
-    let last_access = millis(items[2])?;
-    let expires_at = if items[3].is_empty() {
+    let created_at = millis(tokens.required()?)?;
+    let last_access = millis(tokens.required()?)?;
+    let expiry = tokens.required()?;
+    let expires_at = if expiry.is_empty() {
         None
     } else {
-        Some(millis(items[3])?)
+        Some(millis(expiry)?)
     };
-    let owner = owner_of(items[4])?;
+    let owner = owner_of(tokens.required()?)?;
     let mut data = serde_json::Map::new();
-    for pair in items[5..].chunks_exact(2) {
-        let key = String::from_utf8(pair[0].to_vec()).map_err(|_| "a stored key is not UTF-8")?;
-        let value = serde_json::from_slice(pair[1]).map_err(|_| "a stored value is not JSON")?;
+    while let Some(key) = tokens.next() {
+        let key = String::from_utf8(key?.to_vec()).map_err(|_| "a stored key is not UTF-8")?;
+        let value =
+            serde_json::from_slice(tokens.required()?).map_err(|_| "a stored value is not JSON")?;
         data.insert(key, value);
     }
     Ok(Record {
@@ -240,6 +342,32 @@ fn sorted(data: &Data) -> std::collections::BTreeMap<String, serde_json::Value> 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn numbers_parse_strictly() {
+        assert_eq!(digits(b"0"), Some(0));
+        assert_eq!(digits(b"1700000000123"), Some(1_700_000_000_123));
+        assert_eq!(
+            digits(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        for bad in [
+            &b""[..],
+            b"12345678901234567890",
+            b"1a",
+            b"+1",
+            b" 1",
+            b"-1",
+            b"1.5",
+        ] {
+            assert_eq!(digits(bad), None, "{bad:?}");
+        }
+        assert_eq!(millis(b"-5"), Ok(Timestamp::from_millis(-5)));
+        assert!(millis(b"9999999999999999999").is_err());
+        assert!(millis(b"--5").is_err());
+        let old = Record::new(Timestamp::from_millis(-86_400_000));
+        assert_eq!(decode(&encode(&old).unwrap()).unwrap(), old);
+    }
 
     #[test]
     fn a_record_round_trips_through_hash_fields() {

@@ -10,9 +10,9 @@
 //! indexed in a set per owner. `all`, `length` and `clear` walk every master with `SCAN`,
 //! restricted to the store's key prefix.
 //!
-//! The connection is redis-rs's multiplexed one: a `ConnectionManager` (which reconnects) for
-//! a single server, the cluster connection (which follows MOVED and ASK) for a cluster, and a
-//! multiplexed connection to the master the sentinels name, asked again after a failover.
+//! The connection is redis-rs's multiplexed one, opened on first use and replaced after an
+//! error that means it is gone (for Sentinel: the master moved, so the sentinels are asked
+//! again); for a cluster, redis-rs's cluster connection, which follows MOVED and ASK.
 //!
 //! # Examples
 //!

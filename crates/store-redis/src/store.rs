@@ -75,6 +75,23 @@ impl fmt::Debug for RedisStore {
     }
 }
 
+/// `SET key value PXAT deadline [NX]`, sized up front, the value encoded straight into it.
+fn set_command(
+    key: &str,
+    record: &Record,
+    deadline: i64,
+    only_new: bool,
+) -> std::result::Result<Cmd, &'static str> {
+    layout::with_encoded(record, |value| {
+        let mut cmd = Cmd::with_capacity(6, key.len() + value.len() + 32);
+        cmd.arg("SET").arg(key).arg(value).arg("PXAT").arg(deadline);
+        if only_new {
+            cmd.arg("NX");
+        }
+        cmd
+    })
+}
+
 fn int(v: &Value) -> Option<i64> {
     match v {
         Value::Int(i) => Some(*i),
@@ -138,10 +155,6 @@ impl RedisStore {
         self.inner.conn.is_cluster()
     }
 
-    fn conn(&self) -> Conn {
-        self.inner.conn.clone()
-    }
-
     fn err(&self, operation: Operation, e: redis::RedisError) -> Error {
         error::from_redis(operation, &self.inner.target, e)
     }
@@ -157,8 +170,17 @@ impl RedisStore {
     async fn query<T: FromRedisValue>(&self, operation: Operation, cmd: &Cmd) -> Result<T> {
         let mut attempt = 0;
         loop {
-            let mut conn = self.conn();
-            match cmd.query_async(&mut conn).await {
+            let result = match self.inner.conn.checkout().await {
+                Ok(mut conn) => {
+                    let result = cmd.query_async(&mut conn).await;
+                    if let Err(e) = &result {
+                        self.inner.conn.settle(&conn, e);
+                    }
+                    result
+                }
+                Err(e) => Err(e),
+            };
+            match result {
                 Err(e) if self.redirect_again(&e, &mut attempt).await => {}
                 result => return result.map_err(|e| self.err(operation, e)),
             }
@@ -172,8 +194,17 @@ impl RedisStore {
     ) -> Result<T> {
         let mut attempt = 0;
         loop {
-            let mut conn = self.conn();
-            match invocation.invoke_async(&mut conn).await {
+            let result = match self.inner.conn.checkout().await {
+                Ok(mut conn) => {
+                    let result = invocation.invoke_async(&mut conn).await;
+                    if let Err(e) = &result {
+                        self.inner.conn.settle(&conn, e);
+                    }
+                    result
+                }
+                Err(e) => Err(e),
+            };
+            match result {
                 Err(e) if self.redirect_again(&e, &mut attempt).await => {}
                 result => return result.map_err(|e| self.err(operation, e)),
             }
@@ -236,16 +267,11 @@ impl RedisStore {
     async fn write(&self, operation: Operation, id: &SessionId, record: &Record) -> Result<()> {
         let key = self.inner.keys.session(id);
         let deadline = record.deadline(self.inner.browser_idle).as_millis();
-        let value = layout::encode(record).map_err(|what| {
-            Error::new(ErrorKind::InvalidInput, operation, what).with_backend(BACKEND)
-        })?;
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(&key).arg(value).arg("PXAT").arg(deadline);
-        if operation == Operation::Create {
-            cmd.arg("NX");
-        }
-        let answer: Option<String> = self.query(operation, &cmd).await?;
-        if answer.is_none() {
+        let cmd = set_command(&key, record, deadline, operation == Operation::Create).map_err(
+            |what| Error::new(ErrorKind::InvalidInput, operation, what).with_backend(BACKEND),
+        )?;
+        let answer: Value = self.query(operation, &cmd).await?;
+        if answer == Value::Nil {
             return Err(Error::already_exists(operation).with_backend(BACKEND));
         }
         match &record.owner {
@@ -309,15 +335,13 @@ impl RedisStore {
         };
         invocation.arg(patch.set.len());
         for (k, v) in &patch.set {
-            let value = serde_json::to_vec(v).map_err(|_| {
-                Error::new(
-                    ErrorKind::InvalidInput,
-                    operation,
-                    "a value does not encode as JSON",
-                )
-                .with_backend(BACKEND)
+            invocation.arg(k.as_str());
+            layout::with_json(v, |value| {
+                invocation.arg(value);
+            })
+            .map_err(|what| {
+                Error::new(ErrorKind::InvalidInput, operation, what).with_backend(BACKEND)
             })?;
-            invocation.arg(k.as_str()).arg(value);
         }
         for k in &patch.unset {
             invocation.arg(k.as_str());
@@ -488,14 +512,10 @@ impl RedisStore {
             let now = Timestamp::now();
             record.last_access = now;
             let deadline = record.deadline(self.inner.browser_idle).as_millis();
-            let value = layout::encode(&record).map_err(|what| self.corrupt(op, what))?;
-            let mut set = redis::cmd("SET");
-            set.arg(&new_key).arg(value).arg("PXAT").arg(deadline);
-            if first {
-                set.arg("NX");
-            }
-            let answer: Option<String> = self.query(op, &set).await?;
-            if answer.is_none() {
+            let set = set_command(&new_key, &record, deadline, first)
+                .map_err(|what| self.corrupt(op, what))?;
+            let answer: Value = self.query(op, &set).await?;
+            if answer == Value::Nil {
                 return Err(Error::already_exists(op).with_backend(BACKEND));
             }
             first = false;

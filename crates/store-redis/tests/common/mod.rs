@@ -92,6 +92,13 @@ pub(crate) fn standalone_tests(server: &RedisServer) -> Vec<libtest_mimic::Trial
         "a_server_that_goes_away_gives_unavailable_not_a_hang",
         || block_on(server_goes_away()),
     ));
+    tests.push(trial("reconnects_after_the_server_restarts", || {
+        block_on(reconnects_after_restart())
+    }));
+    tests.push(trial(
+        "connections_opens_that_many_and_spreads_requests",
+        || block_on(several_connections()),
+    ));
     tests.push(trial(
         "hostile_prefixes_and_bad_urls_are_config_errors",
         || block_on(hostile()),
@@ -535,6 +542,113 @@ async fn server_goes_away() -> anyhow::Result<()> {
         "got {}",
         err.chain()
     );
+    Ok(())
+}
+
+async fn reconnects_after_restart() -> anyhow::Result<()> {
+    let server = RedisServer::start();
+    let port = server.port();
+    let url = format!("{}?response_timeout=2s&connect_timeout=1s", server.url());
+    let store = RedisStore::connect(&url).await?;
+    let id = SessionId::generate()?;
+    store.set(&id, &Record::new(Timestamp::now())).await?;
+    drop(server);
+    // Down: every request fails with a retryable error (connection refused, quickly).
+    for _ in 0..5 {
+        let err = store
+            .get(&id)
+            .await
+            .err()
+            .context("get on a stopped server")?;
+        ensure!(
+            matches!(err.kind(), ErrorKind::Unavailable | ErrorKind::Timeout),
+            "got {}",
+            err.chain()
+        );
+    }
+    // Back on the same port (empty: persistence is off): the same store works again.
+    let server = RedisServer::start_on_port(port, &[]);
+    let started = Instant::now();
+    let recovered = loop {
+        match store.set(&id, &Record::new(Timestamp::now())).await {
+            Ok(()) => break started.elapsed(),
+            Err(e) if started.elapsed() > Duration::from_secs(10) => {
+                return Err(anyhow!("not recovered after 10 s: {}", e.chain()));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    ensure!(
+        store.get(&id).await?.is_some(),
+        "the write after recovery reads back"
+    );
+    eprintln!("recovered {recovered:?} after the restart");
+    drop(server);
+    Ok(())
+}
+
+/// `connected_clients` of the server.
+async fn clients(url: &str) -> anyhow::Result<i64> {
+    let mut conn = raw(url).await?;
+    let info: String = redis::cmd("INFO")
+        .arg("clients")
+        .query_async(&mut conn)
+        .await?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("connected_clients:"))
+        .and_then(|n| n.trim().parse::<i64>().ok())
+        .map(|n| n - 1)
+        .context("INFO clients has connected_clients")
+}
+
+async fn several_connections() -> anyhow::Result<()> {
+    let server = RedisServer::start();
+    let before = clients(&server.url()).await?;
+    let store = RedisStore::connect(&format!("{}?connections=3", server.url())).await?;
+    ensure!(
+        clients(&server.url()).await? - before == 3,
+        "connections=3 opens three connections"
+    );
+    // Concurrent per-key updates over the three connections all land.
+    let id = SessionId::generate()?;
+    store.create(&id, &Record::new(Timestamp::now())).await?;
+    let writes = (0..30).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .update(
+                    &id,
+                    &Patch::new().set(format!("k{i}"), serde_json::json!(i)),
+                )
+                .await
+        }
+    });
+    for result in futures::future::join_all(writes).await {
+        result?;
+    }
+    let record = store.get(&id).await?.context("the session is there")?;
+    ensure!(
+        record.data.len() == 30,
+        "every update landed: {}",
+        record.data.len()
+    );
+    for bad in ["connections=0", "connections=65", "connections=many"] {
+        let err = RedisStore::connect(&format!("{}?{bad}", server.url()))
+            .await
+            .err()
+            .context("a bad connections value is refused")?;
+        ensure!(err.kind() == ErrorKind::Config, "{bad}: {}", err.chain());
+    }
+    let err = RedisStore::connect("redis+cluster://127.0.0.1:1,127.0.0.1:2?connections=2")
+        .await
+        .err()
+        .context("connections on a cluster is refused")?;
+    ensure!(
+        err.kind() == ErrorKind::Config && err.to_string().contains("connections"),
+        "{}",
+        err.chain()
+    );
+    drop(server);
     Ok(())
 }
 

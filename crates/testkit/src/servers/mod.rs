@@ -183,10 +183,10 @@ impl ServerProcess {
 }
 
 /// Pins a benchmark's server and client to one core each, as the issues' reference figures
-/// were measured: every thread of the `server` processes to CPU 0, and the calling thread
-/// (so every thread it starts afterwards, e.g. a tokio runtime's workers) to CPU 1.
+/// were measured: every thread of the `server` processes to CPU 0, and every thread of this
+/// process (and those it starts afterwards, e.g. a tokio runtime's workers) to CPU 1.
 ///
-/// Call it before starting the client's runtime. Returns whether it pinned: a machine with
+/// Returns whether it pinned: a machine with
 /// one CPU, or without `taskset` (util-linux), is left as it is, with a note on stderr, so a
 /// benchmark still runs there (its figures are then less steady).
 ///
@@ -208,12 +208,9 @@ pub fn pin_apart(servers: &[&ServerProcess]) -> bool {
         // `-a`: every thread of the server, not just its main one.
         pinned &= taskset(&["-a", "-p", "-c", "0", &pid.to_string()]);
     }
-    // The calling thread only: the threads it starts later inherit its mask.
-    let own = std::fs::read_link("/proc/thread-self")
-        .ok()
-        .and_then(|p| p.file_name()?.to_str()?.parse::<i32>().ok())
-        .unwrap_or_else(|| i32::try_from(std::process::id()).unwrap_or(0));
-    pinned &= taskset(&["-p", "-c", "1", &own.to_string()]);
+    // Every thread of this process (a runtime started already included); threads started
+    // later inherit the mask.
+    pinned &= taskset(&["-a", "-p", "-c", "1", &std::process::id().to_string()]);
     pinned
 }
 
