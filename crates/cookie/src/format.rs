@@ -241,46 +241,9 @@ pub trait CookieFormat: Send + Sync + fmt::Debug {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NativeFormat;
 
-impl NativeFormat {
-    fn verify_one(name: &str, value: &str, keys: &KeyRing) -> Result<Verified, Rejection> {
-        use base64::Engine;
-        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-        if value.len() > MAX_VALUE_LEN {
-            return Err(Rejection::TooLarge);
-        }
-        let (id_text, sig_text) = value.rsplit_once('.').ok_or(Rejection::Malformed)?;
-        let id = SessionId::parse(id_text).map_err(|_| Rejection::Malformed)?;
-        // A SHA-256 tag is 32 bytes: 43 characters of unpadded base64.
-        if sig_text.len() != 43 {
-            return Err(Rejection::Malformed);
-        }
-        let mut tag = [0u8; 33];
-        let written = URL_SAFE_NO_PAD
-            .decode_slice(sig_text.as_bytes(), &mut tag)
-            .map_err(|_| Rejection::Malformed)?;
-        let tag = tag.get(..written).ok_or(Rejection::Malformed)?;
-        let parts: [&[u8]; 3] = [name.as_bytes(), b"=", id_text.as_bytes()];
-        let key_index = keys
-            .find(|key| key.verify_hmac_sha256(&parts, tag))
-            .ok_or(Rejection::BadSignature)?;
-        Ok(Verified { id, key_index })
-    }
-}
-
 impl CookieFormat for NativeFormat {
     fn encode(&self, name: &str, id: &SessionId, keys: &KeyRing) -> Vec<(String, String)> {
-        use base64::Engine;
-        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-        let tag = keys
-            .newest()
-            .hmac_sha256(&[name.as_bytes(), b"=", id.as_str().as_bytes()]);
-        let mut value = String::with_capacity(76);
-        value.push_str(id.as_str());
-        value.push('.');
-        URL_SAFE_NO_PAD.encode_string(tag, &mut value);
-        vec![(name.to_owned(), value)]
+        vec![(name.to_owned(), sign_native(name, id, keys))]
     }
 
     fn decode(
@@ -290,13 +253,57 @@ impl CookieFormat for NativeFormat {
         keys: &KeyRing,
     ) -> Result<Option<Verified>, Rejection> {
         first_verified(cookies.get_all(name), |value| {
-            Self::verify_one(name, value, keys)
+            verify_native(name, value, keys)
         })
     }
 
     fn cookie_names(&self, name: &str) -> Vec<String> {
         vec![name.to_owned()]
     }
+}
+
+/// The native signed value `ID.SIG`: `SIG` is the unpadded base64url HMAC-SHA256, under the
+/// ring's newest key, of `context + "=" + ID`. The context is the cookie name for
+/// [`NativeFormat`], `header:<name>` for a [`HeaderConfig`](crate::HeaderConfig) token, so a
+/// value signed for one place does not verify in another.
+pub(crate) fn sign_native(context: &str, id: &SessionId, keys: &KeyRing) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let tag = keys
+        .newest()
+        .hmac_sha256(&[context.as_bytes(), b"=", id.as_str().as_bytes()]);
+    let mut value = String::with_capacity(76);
+    value.push_str(id.as_str());
+    value.push('.');
+    URL_SAFE_NO_PAD.encode_string(tag, &mut value);
+    value
+}
+
+/// Verifies a value made by [`sign_native`] for `context` with any key of `keys`: longer than
+/// [`MAX_VALUE_LEN`] is `TooLarge` (before any decoding), a wrong shape `Malformed`, a tag no
+/// key made `BadSignature`.
+pub(crate) fn verify_native(
+    context: &str,
+    value: &str,
+    keys: &KeyRing,
+) -> Result<Verified, Rejection> {
+    if value.len() > MAX_VALUE_LEN {
+        return Err(Rejection::TooLarge);
+    }
+    let (id_text, sig_text) = value.rsplit_once('.').ok_or(Rejection::Malformed)?;
+    let id = SessionId::parse(id_text).map_err(|_| Rejection::Malformed)?;
+    // A SHA-256 tag is 32 bytes: 43 characters of unpadded base64.
+    if sig_text.len() != 43 {
+        return Err(Rejection::Malformed);
+    }
+    let mut tag = [0u8; 33];
+    let tag = decode_tag(sig_text, true, &mut tag)?;
+    let parts: [&[u8]; 3] = [context.as_bytes(), b"=", id_text.as_bytes()];
+    let key_index = keys
+        .find(|key| key.verify_hmac_sha256(&parts, tag))
+        .ok_or(Rejection::BadSignature)?;
+    Ok(Verified { id, key_index })
 }
 
 /// A browser may send several cookies of one name (different paths or domains): the first value
