@@ -1,6 +1,7 @@
-//! What the middleware shares with every request: store, keys, cookie, policy, clock.
+//! What the middleware shares with every request: store, keys, transport (cookie or header),
+//! policy, clock.
 
-use sessionbank_cookie::{CookieConfig, KeyRing};
+use sessionbank_cookie::{KeyRing, Transport};
 use sessionbank_core::{ExpiryPolicy, SharedClock, StoreHandle};
 
 /// The middleware's settings, shared by every request through an `Arc`.
@@ -8,7 +9,7 @@ use sessionbank_core::{ExpiryPolicy, SharedClock, StoreHandle};
 pub(crate) struct SessionConfig {
     pub(crate) store: StoreHandle,
     pub(crate) keys: KeyRing,
-    pub(crate) cookie: CookieConfig,
+    pub(crate) transport: Transport,
     pub(crate) policy: ExpiryPolicy,
     pub(crate) clock: SharedClock,
 }

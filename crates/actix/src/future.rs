@@ -1,4 +1,5 @@
-//! [`ResponseFuture`]: runs the inner service, then saves the session and sets the cookie.
+//! [`ResponseFuture`]: runs the inner service, then saves the session and sets the cookie (or
+//! the token header).
 
 use std::fmt;
 use std::future::Future;
@@ -9,7 +10,7 @@ use std::task::{Context, Poll, ready};
 use actix_web::HttpResponse;
 use actix_web::body::EitherBody;
 use actix_web::dev::ServiceResponse;
-use actix_web::http::header::{HeaderValue, SET_COOKIE};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use futures::future::BoxFuture;
 use pin_project_lite::pin_project;
 use sessionbank_cookie::{SessionResponse, Verified};
@@ -41,7 +42,7 @@ impl Finish {
         let config = &*self.config;
         SessionResponse::new(
             &self.handle,
-            &config.cookie,
+            &config.transport,
             &config.keys,
             &*config.clock,
             self.incoming,
@@ -54,19 +55,22 @@ impl Finish {
         self.response().has_work()
     }
 
-    /// Saves the session and returns the `Set-Cookie` header values to append.
-    async fn run(self) -> Result<Vec<HeaderValue>, Error> {
-        let cookies = self.response().save().await?;
-        cookies
+    /// Saves the session and returns the headers to append (`Set-Cookie`, or the token's).
+    async fn run(self) -> Result<Vec<(HeaderName, HeaderValue)>, Error> {
+        let headers = self.response().save().await?;
+        headers
             .iter()
-            .map(|c| {
-                HeaderValue::from_str(&c.to_string()).map_err(|_| {
+            .map(|header| {
+                let invalid = || {
                     Error::new(
                         ErrorKind::InvalidInput,
                         Operation::Cookie,
-                        "the session cookie is not a valid header value; check the cookie name, path and domain",
+                        "the session cookie or token is not a valid header; check the cookie name, path and domain",
                     )
-                })
+                };
+                let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| invalid())?;
+                let value = HeaderValue::from_str(&header.value).map_err(|_| invalid())?;
+                Ok((name, value))
             })
             .collect()
     }
@@ -114,7 +118,7 @@ pin_project! {
             finish: Option<Finish>,
         },
         Finishing {
-            future: BoxFuture<'static, Result<Vec<HeaderValue>, Error>>,
+            future: BoxFuture<'static, Result<Vec<(HeaderName, HeaderValue)>, Error>>,
             response: Option<ServiceResponse<B>>,
         },
         Done,
@@ -186,10 +190,10 @@ where
                         panic!("ResponseFuture polled after completion");
                     };
                     let response = match result {
-                        Ok(cookies) => {
+                        Ok(session_headers) => {
                             let headers = response.headers_mut();
-                            for cookie in cookies {
-                                headers.append(SET_COOKIE, cookie);
+                            for (name, value) in session_headers {
+                                headers.append(name, value);
                             }
                             response.map_into_left_body()
                         }

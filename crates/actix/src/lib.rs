@@ -7,6 +7,8 @@
 //!
 //! - Cookies: signed with a [`KeyRing`] (rotate keys without logging anyone out), `Secure`,
 //!   `HttpOnly`, `SameSite=Lax` and `Path=/` by default; see [`CookieConfig`].
+//! - APIs: the same signed token in headers instead (`Authorization: Bearer TOKEN` in,
+//!   `x-session-token` out) with [`SessionMiddleware::with_header`]; see [`HeaderConfig`].
 //! - Expiry: idle and absolute timeouts together; see [`ExpiryPolicy`].
 //! - `Send`: the [`Session`] is `Send + Sync` (actix-session's is not), so it can be moved
 //!   into `tokio::spawn` or held in a `Send` future.
@@ -83,6 +85,8 @@ pub use future::ResponseFuture;
 pub use middleware::SessionMiddleware;
 pub use service::SessionService;
 
-pub use sessionbank_cookie::{CookieConfig, Key, KeyRing, cookie::SameSite};
+pub use sessionbank_cookie::{
+    CookieConfig, HeaderConfig, Key, KeyRing, Transport, cookie::SameSite,
+};
 pub use sessionbank_core::session::Outcome;
 pub use sessionbank_core::{ExpiryPolicy, SessionHandle};

@@ -6,7 +6,6 @@ use std::task::{Context, Poll};
 
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
-use actix_web::http::header::COOKIE;
 use actix_web::{Error, HttpMessage};
 use sessionbank_core::SessionHandle;
 
@@ -66,12 +65,12 @@ where
         let config = &self.config;
         let headers = request
             .headers()
-            .get_all(COOKIE)
+            .get_all(config.transport.request_header())
             .filter_map(|value| value.to_str().ok());
-        let incoming = match config.cookie.read(headers, &config.keys) {
+        let incoming = match config.transport.read(headers, &config.keys) {
             Ok(verified) => verified,
             Err(rejection) => {
-                tracing::debug!(%rejection, "session cookie rejected; starting a fresh session");
+                tracing::debug!(%rejection, "session cookie or token rejected; starting a fresh session");
                 None
             }
         };

@@ -436,3 +436,170 @@ fn host_prefix_forces_its_rules_and_round_trips() {
             .starts_with("__Host-sid=;")
     );
 }
+
+#[test]
+fn header_token_round_trips_and_the_scheme_is_case_insensitive() {
+    let keys = KeyRing::generate().unwrap();
+    let id = SessionId::generate().unwrap();
+    let config = HeaderConfig::bearer();
+    let token = config.token(&id, &keys);
+    assert_eq!(token.len(), 76);
+    for sent in [
+        format!("Bearer {token}"),
+        format!("bearer {token}"),
+        format!("BEARER    {token}"),
+        format!("  Bearer {token}  "),
+    ] {
+        let verified = config.read([sent.as_str()], &keys).unwrap().unwrap();
+        assert_eq!((verified.id, verified.key_index), (id, 0), "{sent}");
+    }
+    // No token, or another scheme: none sent. A bare token without the scheme: not ours either.
+    assert_eq!(config.read([], &keys), Ok(None));
+    assert_eq!(config.read(["", "   "], &keys), Ok(None));
+    assert_eq!(config.read(["Basic dXNlcjpwdw=="], &keys), Ok(None));
+    assert_eq!(config.read([token.as_str()], &keys), Ok(None));
+    assert_eq!(
+        config.read([format!("Bearer{token}").as_str()], &keys),
+        Ok(None)
+    );
+    assert_eq!(config.read(["Bearer"], &keys), Err(Rejection::Malformed));
+    assert_eq!(config.read(["Bearer   "], &keys), Err(Rejection::Malformed));
+}
+
+#[test]
+fn header_tokens_and_cookies_do_not_verify_as_each_other() {
+    let keys = KeyRing::generate().unwrap();
+    let id = SessionId::generate().unwrap();
+    let bearer = HeaderConfig::bearer();
+    let custom = HeaderConfig::custom("x-session-token").unwrap();
+    let cookie = CookieConfig::new();
+
+    let token = bearer.token(&id, &keys);
+    let cookie_value = value_for("id", &id, &keys);
+    assert_eq!(
+        cookie.read([format!("id={token}").as_str()], &keys),
+        Err(Rejection::BadSignature)
+    );
+    assert_eq!(
+        bearer.read([format!("Bearer {cookie_value}").as_str()], &keys),
+        Err(Rejection::BadSignature)
+    );
+    assert_eq!(
+        custom.read([token.as_str()], &keys),
+        Err(Rejection::BadSignature)
+    );
+    // A cookie whose name mimics the context does not help: `:` is no cookie-name character,
+    // and the format signs what it is given.
+    assert_eq!(
+        custom.read([value_for("x-session-token", &id, &keys).as_str()], &keys),
+        Err(Rejection::BadSignature)
+    );
+    assert_eq!(
+        custom
+            .read([custom.token(&id, &keys).as_str()], &keys)
+            .unwrap()
+            .map(|v| v.id),
+        Some(id)
+    );
+}
+
+#[test]
+fn header_tokens_reject_tampering_oversize_and_garbage_and_the_first_valid_wins() {
+    let keys = KeyRing::generate().unwrap();
+    let id = SessionId::generate().unwrap();
+    let config = HeaderConfig::custom("X-Api-Session").unwrap();
+    let token = config.token(&id, &keys);
+    assert_eq!(
+        config.read([flip(&token, 3).as_str()], &keys),
+        Err(Rejection::BadSignature)
+    );
+    assert_eq!(
+        config.read([flip(&token, 50).as_str()], &keys),
+        Err(Rejection::BadSignature)
+    );
+    let huge = "A".repeat(MAX_VALUE_LEN + 1);
+    assert_eq!(
+        config.read([huge.as_str()], &keys),
+        Err(Rejection::TooLarge)
+    );
+    for junk in ["....", "x", "%ff%00", "a.b.c", "Bearer x"] {
+        assert!(config.read([junk], &keys).is_err(), "{junk}");
+    }
+    // Several values: the first that verifies wins; else the first failure.
+    let verified = config
+        .read(["junk", huge.as_str(), token.as_str()], &keys)
+        .unwrap()
+        .unwrap();
+    assert_eq!(verified.id, id);
+    assert_eq!(
+        config.read([huge.as_str(), "junk"], &keys),
+        Err(Rejection::TooLarge)
+    );
+
+    // Rotation: an older key verifies and asks for a re-sign.
+    let mut rotated = keys.clone();
+    rotated.rotate(Key::generate().unwrap());
+    assert!(
+        config
+            .read([token.as_str()], &rotated)
+            .unwrap()
+            .unwrap()
+            .needs_resign()
+    );
+}
+
+#[test]
+fn header_names_are_validated_and_lowercased() {
+    use sessionbank_core::ErrorKind;
+
+    for bad in ["", "x session", "x:y", "x\r\ny", "é", "(x)", "a/b"] {
+        let err = HeaderConfig::custom(bad).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{bad:?}");
+        let err = HeaderConfig::bearer().response_header(bad).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{bad:?}");
+    }
+    let config = HeaderConfig::custom("X-API-Session")
+        .unwrap()
+        .response_header("X-New-Token")
+        .unwrap();
+    assert_eq!(config.request_header_name(), "x-api-session");
+    assert_eq!(config.response_header_name(), "x-new-token");
+    assert_eq!(Transport::from(config).request_header(), "x-api-session");
+}
+
+#[test]
+fn transport_issues_and_revokes_per_kind() {
+    let keys = KeyRing::generate().unwrap();
+    let id = SessionId::generate().unwrap();
+    let now = Timestamp::now();
+    let later = Some(now + Duration::from_secs(60));
+
+    let cookie = Transport::default();
+    assert!(cookie.is_persistent());
+    assert_eq!(cookie.request_header(), "cookie");
+    let issued = cookie.issue(&id, later, now, &keys);
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0].name, "set-cookie");
+    assert!(issued[0].value.starts_with("id=") && issued[0].value.contains("Max-Age=60"));
+    let revoked = cookie.revoke();
+    assert_eq!(revoked[0].name, "set-cookie");
+    assert!(revoked[0].value.contains("Max-Age=0"));
+    assert!(cookie.as_cookie().is_some() && cookie.as_header().is_none());
+
+    let header = Transport::from(HeaderConfig::bearer());
+    assert!(!header.is_persistent());
+    let issued = header.issue(&id, later, now, &keys);
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0].name, "x-session-token");
+    assert_eq!(issued[0].value.len(), 76);
+    let debug = format!("{:?}", issued[0]);
+    assert!(!debug.contains(id.as_str()), "{debug}");
+    assert_eq!(
+        header.revoke(),
+        vec![ResponseHeader {
+            name: "x-session-token".into(),
+            value: String::new()
+        }]
+    );
+    assert!(header.as_header().is_some() && header.as_cookie().is_none());
+}

@@ -1,7 +1,9 @@
 //! Sessions without a framework: the mongosess API over `http::Request` / `http::Response`
 //! (the types hyper 1 uses), for any sessionbank store.
 //!
-//! [`Sessions`] holds the store, the signing keys, the cookie and the expiry policy. For each
+//! [`Sessions`] holds the store, the signing keys, the cookie (or, for API clients, a
+//! [`HeaderConfig`]: `Authorization: Bearer TOKEN` in, `x-session-token` out) and the expiry
+//! policy. For each
 //! request, [`Sessions::start`] verifies the session cookie and returns a lazy [`Session`]:
 //!
 //! | mongosess | here |
@@ -73,7 +75,8 @@ pub use session::{BROWSER_COOKIE_KEY, Session, is_reserved_key};
 pub use sessions::Sessions;
 
 pub use sessionbank_cookie::{
-    CookieConfig, ExpressFormat, Key, KeyRing, KeygripFormat, NativeFormat, cookie::SameSite,
+    CookieConfig, ExpressFormat, HeaderConfig, Key, KeyRing, KeygripFormat, NativeFormat,
+    Transport, cookie::SameSite,
 };
 pub use sessionbank_core::session::Outcome;
 pub use sessionbank_core::{ExpiryPolicy, SessionHandle};

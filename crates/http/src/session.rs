@@ -5,8 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use http::header::SET_COOKIE;
-use http::{HeaderValue, Response};
+use http::{HeaderName, HeaderValue, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -324,7 +323,8 @@ impl Session {
     }
 
     /// Saves what this request changed ([`SessionHandle::finish`]) and appends the
-    /// `Set-Cookie` headers to `response`: a new cookie for a new session, a new id or a
+    /// `Set-Cookie` headers (or, with [`Sessions::with_header`](crate::Sessions::with_header),
+    /// the token's response header; an empty value instead of removal cookies) to `response`: a new cookie for a new session, a new id or a
     /// moved expiry; removal cookies after [`end`](Self::end) (or when another request ended
     /// the session meanwhile); a re-signed cookie when an older key of the ring verified the
     /// incoming one; nothing otherwise. A handler that never touched the session costs no
@@ -359,17 +359,17 @@ impl Session {
     /// # }).unwrap();
     /// ```
     pub async fn commit<B>(self, response: &mut Response<B>) -> Result<()> {
-        let cookies = self.finish().await?;
+        let session_headers = self.finish().await?;
         let headers = response.headers_mut();
-        for cookie in cookies {
-            headers.append(SET_COOKIE, cookie);
+        for (name, value) in session_headers {
+            headers.append(name, value);
         }
         Ok(())
     }
 
-    /// Saves the session and returns the `Set-Cookie` values, as the tower layer does, plus
-    /// `expire()`.
-    async fn finish(&self) -> Result<Vec<HeaderValue>> {
+    /// Saves the session and returns the headers to append (`Set-Cookie`, or the token's), as
+    /// the tower layer does, plus `expire()`.
+    async fn finish(&self) -> Result<Vec<(HeaderName, HeaderValue)>> {
         let expire_now = self.expire.load(Ordering::Relaxed);
         if expire_now {
             let exists = self.handle.record().await?.is_some();
@@ -381,9 +381,9 @@ impl Session {
             || (self.handle.is_loaded()
                 && self.handle.get_value(BROWSER_COOKIE_KEY).await? == Some(Value::Bool(true)));
         let config = &self.config;
-        let cookies = SessionResponse::new(
+        let headers = SessionResponse::new(
             &self.handle,
-            &config.cookie,
+            &config.transport,
             &config.keys,
             &*config.clock,
             self.incoming,
@@ -391,16 +391,19 @@ impl Session {
         .browser_cookie(browser, expire_now)
         .save()
         .await?;
-        cookies
+        headers
             .iter()
-            .map(|c| {
-                HeaderValue::from_str(&c.to_string()).map_err(|_| {
+            .map(|header| {
+                let invalid = || {
                     Error::new(
                         ErrorKind::InvalidInput,
                         Operation::Cookie,
-                        "the session cookie is not a valid header value; check the cookie name, path and domain",
+                        "the session cookie or token is not a valid header; check the cookie name, path and domain",
                     )
-                })
+                };
+                let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| invalid())?;
+                let value = HeaderValue::from_str(&header.value).map_err(|_| invalid())?;
+                Ok((name, value))
             })
             .collect()
     }

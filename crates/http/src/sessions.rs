@@ -1,11 +1,10 @@
-//! [`Sessions`]: what every request shares (store, keys, cookie, policy, clock), and where a
-//! request's [`Session`] starts.
+//! [`Sessions`]: what every request shares (store, keys, transport, policy, clock), and where
+//! a request's [`Session`] starts.
 
 use std::sync::Arc;
 
-use http::header::COOKIE;
 use http::{HeaderMap, Request};
-use sessionbank_cookie::{CookieConfig, KeyRing};
+use sessionbank_cookie::{CookieConfig, HeaderConfig, KeyRing, Transport};
 use sessionbank_core::{ExpiryPolicy, SessionHandle, SharedClock, StoreHandle, system_clock};
 
 use crate::session::Session;
@@ -15,13 +14,13 @@ use crate::session::Session;
 pub(crate) struct Config {
     pub(crate) store: StoreHandle,
     pub(crate) keys: KeyRing,
-    pub(crate) cookie: CookieConfig,
+    pub(crate) transport: Transport,
     pub(crate) policy: ExpiryPolicy,
     pub(crate) clock: SharedClock,
 }
 
-/// Sessions for a plain `http`/hyper server: the store, the signing keys, the cookie and the
-/// expiry policy. Build one at start-up, then call [`start`](Sessions::start) for each request
+/// Sessions for a plain `http`/hyper server: the store, the signing keys, the cookie (or, for
+/// API clients, the token headers: [`with_header`](Self::with_header)) and the expiry policy. Build one at start-up, then call [`start`](Sessions::start) for each request
 /// and [`Session::commit`] on its response.
 ///
 /// Cheap to clone (an `Arc` inside). Defaults, the same as the tower layer's:
@@ -65,17 +64,74 @@ impl Sessions {
             config: Arc::new(Config {
                 store,
                 keys,
-                cookie: CookieConfig::default(),
+                transport: Transport::default(),
                 policy: ExpiryPolicy::default(),
                 clock: system_clock(),
             }),
         }
     }
 
-    /// Sets the cookie's name, attributes and format (native, Express, Keygrip).
+    /// Sends the session in a cookie with this name, attributes and format (native, Express,
+    /// Keygrip): the default transport.
     #[must_use]
     pub fn with_cookie(mut self, cookie: CookieConfig) -> Self {
-        Arc::make_mut(&mut self.config).cookie = cookie;
+        Arc::make_mut(&mut self.config).transport = Transport::Cookie(cookie);
+        self
+    }
+
+    /// Sends the session as a token in headers instead of a cookie, for API clients: read from
+    /// the request header (`Authorization: Bearer TOKEN` for [`HeaderConfig::bearer`]), sent in
+    /// the response header (`x-session-token`) when it changes, and sent there with an empty
+    /// value when the session ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use sessionbank_core::{MemoryStore, StoreHandle};
+    /// use sessionbank_http::{HeaderConfig, KeyRing, Sessions};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let sessions = Sessions::new(StoreHandle::new(MemoryStore::new()), KeyRing::generate()?)
+    ///     .with_header(HeaderConfig::bearer());
+    /// let session = sessions.start(&http::Request::new(()));
+    /// session.set(json!({"visits": 1})).await?;
+    /// let mut response = http::Response::new(());
+    /// session.commit(&mut response).await?;
+    /// let token = response.headers()["x-session-token"].to_str()?;
+    /// assert!(!response.headers().contains_key("set-cookie"));
+    ///
+    /// let request = http::Request::get("/").header("authorization", format!("Bearer {token}")).body(())?;
+    /// assert_eq!(sessions.start(&request).get("visits").await?, Some(json!(1)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn with_header(mut self, header: HeaderConfig) -> Self {
+        Arc::make_mut(&mut self.config).transport = Transport::Header(header);
+        self
+    }
+
+    /// Sets how the session travels: a [`CookieConfig`] or a [`HeaderConfig`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_http::{CookieConfig, HeaderConfig, KeyRing, Sessions, Transport};
+    /// use sessionbank_core::{MemoryStore, StoreHandle};
+    ///
+    /// let api = HeaderConfig::custom("x-api-session")?;
+    /// let transport: Transport = if std::env::var_os("USE_COOKIES").is_some() {
+    ///     CookieConfig::new().into()
+    /// } else {
+    ///     api.into()
+    /// };
+    /// let _ = Sessions::new(StoreHandle::new(MemoryStore::new()), KeyRing::generate()?).with_transport(transport);
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_transport(mut self, transport: impl Into<Transport>) -> Self {
+        Arc::make_mut(&mut self.config).transport = transport.into();
         self
     }
 
@@ -107,15 +163,28 @@ impl Sessions {
         &self.config.store
     }
 
-    /// The cookie settings.
-    pub fn cookie(&self) -> &CookieConfig {
-        &self.config.cookie
+    /// How the session travels: the cookie settings, or the token headers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_core::{MemoryStore, StoreHandle};
+    /// use sessionbank_http::{KeyRing, Sessions};
+    ///
+    /// let sessions = Sessions::new(StoreHandle::new(MemoryStore::new()), KeyRing::generate()?);
+    /// let cookie = sessions.transport().as_cookie().map(|c| c.cookie_name());
+    /// assert_eq!(cookie, Some("id"));
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub fn transport(&self) -> &Transport {
+        &self.config.transport
     }
 
-    /// Starts the session of `request`: reads and verifies its `Cookie` headers, and nothing
-    /// else. The store is read only when a method of the [`Session`] first needs the data.
+    /// Starts the session of `request`: reads and verifies its `Cookie` headers (or the token
+    /// header of the [`HeaderConfig`]), and nothing else. The store is read only when a method of the [`Session`] first needs the data.
     ///
-    /// A missing, tampered, malformed or oversized cookie counts as none (logged at `debug`):
+    /// A missing, tampered, malformed or oversized cookie (or token) counts as none (logged at
+    /// `debug`):
     /// the request gets a fresh session, which is stored under a server-generated id once it
     /// holds data. The body is not touched, so any body type works.
     ///
@@ -139,13 +208,13 @@ impl Sessions {
     pub fn start_from_headers(&self, headers: &HeaderMap) -> Session {
         let config = &self.config;
         let cookies = headers
-            .get_all(COOKIE)
+            .get_all(config.transport.request_header())
             .iter()
             .filter_map(|value| value.to_str().ok());
-        let incoming = match config.cookie.read(cookies, &config.keys) {
+        let incoming = match config.transport.read(cookies, &config.keys) {
             Ok(verified) => verified,
             Err(rejection) => {
-                tracing::debug!(%rejection, "session cookie rejected; starting a fresh session");
+                tracing::debug!(%rejection, "session cookie or token rejected; starting a fresh session");
                 None
             }
         };

@@ -187,9 +187,10 @@ async fn end_deletes_the_session_and_expires_its_cookies() {
 #[tokio::test]
 async fn end_with_the_keygrip_format_removes_both_cookies() {
     let mut app = TestApp::new();
-    app.cookie = CookieConfig::new()
+    app.transport = CookieConfig::new()
         .name("koa.sid")
-        .format(KeygripFormat::new());
+        .format(KeygripFormat::new())
+        .into();
     let session = app.sessions().start(&request("GET", "/", None));
     session.set(json!({"user": "ada"})).await.unwrap();
     let reply = commit(session).await;

@@ -1,7 +1,8 @@
 //! One HTTP behaviour suite for every web adapter (axum/tower, actix-web, plain `http`).
 //!
 //! Each trial here is a session behaviour seen from the outside: requests with and without a
-//! cookie, the `Set-Cookie` headers and bodies that come back, and what reached the store (a real
+//! cookie (or, for the header transport, a token header), the `Set-Cookie` and other headers and
+//! bodies that come back, and what reached the store (a real
 //! [`MemoryStore`] behind an [`InstrumentedStore`] that counts calls and fails on demand).
 //! An adapter's test target implements [`Framework`] once (the fixed route set below, in that
 //! framework's idiom) and runs every trial with [`http_suite!`](crate::http_suite!), which
@@ -29,6 +30,11 @@
 //!
 //! A store error in a handler is the adapter's own error response (a bare 500).
 //!
+//! Most trials use the default cookie transport; the `header_*` trials and
+//! `custom_header_token_round_trip` build the same app with a [`HeaderConfig`]
+//! ([`AppOptions::transport`]) and send the token in `Authorization: Bearer TOKEN` or a custom
+//! header ([`SessionApp::send_headers`]).
+//!
 //! # Stores
 //!
 //! The store behind the layer is a [`Backend`]: [`Memory`] (a [`MemoryStore`] on the trial's
@@ -54,7 +60,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessionbank_cookie::{CookieConfig, Key, KeyRing};
+use sessionbank_cookie::{CookieConfig, HeaderConfig, Key, KeyRing, Transport};
 use sessionbank_core::{
     Clock, ExpiryPolicy, ManualClock, MemoryStore, Operation, SessionId, Store, StoreHandle,
     Timestamp,
@@ -221,14 +227,14 @@ pub struct Gate {
 ///
 /// struct Fixed;
 /// impl SessionApp for Fixed {
-///     async fn send(&self, _method: &str, _path: &str, _cookie: Option<&str>) -> Reply {
-///         Reply { status: 404, set_cookies: Vec::new(), body: String::new() }
+///     async fn send_headers(&self, _method: &str, _path: &str, _headers: &[(&str, &str)]) -> Reply {
+///         Reply { status: 404, set_cookies: Vec::new(), headers: Vec::new(), body: String::new() }
 ///     }
 /// }
 /// struct Nothing;
 /// impl Framework for Nothing {
 ///     async fn app(options: AppOptions) -> impl SessionApp {
-///         let _ = (options.store, options.keys, options.cookie, options.policy, options.clock);
+///         let _ = (options.store, options.keys, options.transport, options.policy, options.clock);
 ///         Fixed
 ///     }
 /// }
@@ -242,8 +248,8 @@ pub struct AppOptions {
     pub store: StoreHandle,
     /// The signing keys.
     pub keys: KeyRing,
-    /// The cookie configuration.
-    pub cookie: CookieConfig,
+    /// How the session travels: a cookie (the default) or a token header.
+    pub transport: Transport,
     /// The expiry policy.
     pub policy: ExpiryPolicy,
     /// The clock the layer reads (on [`Memory`], the store runs on the same one).
@@ -271,14 +277,36 @@ impl std::fmt::Debug for AppOptions {
 ///
 /// struct Fixed;
 /// impl SessionApp for Fixed {
-///     async fn send(&self, _method: &str, _path: &str, _cookie: Option<&str>) -> Reply {
-///         Reply { status: 200, set_cookies: Vec::new(), body: "ignored".into() }
+///     async fn send_headers(&self, _method: &str, _path: &str, headers: &[(&str, &str)]) -> Reply {
+///         let set_cookies = Vec::new();
+///         let headers = headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+///         Reply { status: 200, set_cookies, headers, body: "ignored".into() }
 ///     }
 /// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// // `send` is `send_headers` with the cookie as the `Cookie` header.
+/// assert_eq!(Fixed.send("GET", "/", Some("id=x")).await.header("cookie"), Some("id=x"));
+/// # });
 /// ```
 pub trait SessionApp {
+    /// Sends one request with `headers` (`(name, value)` pairs, names lowercase, each appended
+    /// as given) and reads the response whole.
+    fn send_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> impl Future<Output = Reply>;
+
     /// Sends one request (`cookie` is the whole `Cookie` header) and reads the response whole.
-    fn send(&self, method: &str, path: &str, cookie: Option<&str>) -> impl Future<Output = Reply>;
+    fn send(&self, method: &str, path: &str, cookie: Option<&str>) -> impl Future<Output = Reply> {
+        async move {
+            match cookie {
+                Some(cookie) => self.send_headers(method, path, &[("cookie", cookie)]).await,
+                None => self.send_headers(method, path, &[]).await,
+            }
+        }
+    }
 }
 
 /// A web framework with a session layer: builds the app (the routes of the
@@ -291,8 +319,8 @@ pub trait SessionApp {
 ///
 /// struct Fixed;
 /// impl SessionApp for Fixed {
-///     async fn send(&self, _method: &str, _path: &str, _cookie: Option<&str>) -> Reply {
-///         Reply { status: 404, set_cookies: Vec::new(), body: String::new() }
+///     async fn send_headers(&self, _method: &str, _path: &str, _headers: &[(&str, &str)]) -> Reply {
+///         Reply { status: 404, set_cookies: Vec::new(), headers: Vec::new(), body: String::new() }
 ///     }
 /// }
 /// struct Nothing;
@@ -317,6 +345,7 @@ pub trait Framework {
 /// let reply = Reply {
 ///     status: 200,
 ///     set_cookies: vec!["id=abc.sig; Path=/; HttpOnly".into()],
+///     headers: vec![("set-cookie".into(), "id=abc.sig; Path=/; HttpOnly".into())],
 ///     body: "1".into(),
 /// };
 /// assert_eq!(reply.cookie_pair(), "id=abc.sig");
@@ -327,11 +356,60 @@ pub struct Reply {
     pub status: u16,
     /// Every `Set-Cookie` header, in order.
     pub set_cookies: Vec<String>,
+    /// Every header (`Set-Cookie` too), names lowercase, in order.
+    pub headers: Vec<(String, String)>,
     /// The body, as UTF-8.
     pub body: String,
 }
 
 impl Reply {
+    /// The first value of the header `name` (lowercase), if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use sessionbank_testkit::http_suite::Reply;
+    /// let headers = vec![("x-session-token".into(), "abc.sig".into())];
+    /// let reply = Reply { status: 200, set_cookies: Vec::new(), headers, body: String::new() };
+    /// assert_eq!(reply.header("x-session-token"), Some("abc.sig"));
+    /// assert_eq!(reply.header("authorization"), None);
+    /// ```
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_values(name).next()
+    }
+
+    /// Every value of the header `name` (lowercase), in order.
+    pub fn header_values<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The single value of the header `name`, which must be there exactly once.
+    ///
+    /// # Panics
+    ///
+    /// When the response has not exactly one such header.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use sessionbank_testkit::http_suite::Reply;
+    /// let headers = vec![("x-session-token".into(), "abc.sig".into())];
+    /// let reply = Reply { status: 200, set_cookies: Vec::new(), headers, body: String::new() };
+    /// assert_eq!(reply.only_header("x-session-token"), "abc.sig");
+    /// ```
+    #[track_caller]
+    pub fn only_header(&self, name: &str) -> &str {
+        let values: Vec<&str> = self.header_values(name).collect();
+        assert_eq!(values.len(), 1, "one `{name}` header expected: {self:?}");
+        values[0]
+    }
+
     /// The single `Set-Cookie` header, which must be there.
     ///
     /// # Panics
@@ -342,7 +420,7 @@ impl Reply {
     ///
     /// ```
     /// # use sessionbank_testkit::http_suite::Reply;
-    /// let reply = Reply { status: 200, set_cookies: vec!["id=; Max-Age=0".into()], body: String::new() };
+    /// let reply = Reply { status: 200, set_cookies: vec!["id=; Max-Age=0".into()], headers: Vec::new(), body: String::new() };
     /// assert!(reply.set_cookie().contains("Max-Age=0"));
     /// ```
     #[track_caller]
@@ -361,7 +439,7 @@ impl Reply {
     ///
     /// ```
     /// # use sessionbank_testkit::http_suite::Reply;
-    /// let reply = Reply { status: 200, set_cookies: vec!["sb=x.y; Secure".into()], body: String::new() };
+    /// let reply = Reply { status: 200, set_cookies: vec!["sb=x.y; Secure".into()], headers: Vec::new(), body: String::new() };
     /// assert_eq!(reply.cookie_pair(), "sb=x.y");
     /// ```
     #[track_caller]
@@ -382,6 +460,7 @@ impl Reply {
     /// let reply = Reply {
     ///     status: 200,
     ///     set_cookies: vec!["a=1; Path=/".into(), "a.sig=2; Path=/".into()],
+    ///     headers: Vec::new(),
     ///     body: String::new(),
     /// };
     /// assert_eq!(reply.cookie_header(), "a=1; a.sig=2");
@@ -419,8 +498,29 @@ pub fn id_of(cookie: &str) -> SessionId {
     SessionId::parse(id).expect("a session id in the cookie")
 }
 
+/// The session id behind an `ID.SIG` token (of the header transport).
+///
+/// # Panics
+///
+/// When the token holds no valid session id.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_core::SessionId;
+/// use sessionbank_testkit::http_suite::id_of_token;
+///
+/// let id = SessionId::generate()?;
+/// assert_eq!(id_of_token(&format!("{}.signature", id.as_str())), id);
+/// # Ok::<(), sessionbank_core::Error>(())
+/// ```
+#[track_caller]
+pub fn id_of_token(token: &str) -> SessionId {
+    id_of(&format!("token={token}"))
+}
+
 /// One trial's world: a manual clock, an instrumented store (a [`MemoryStore`] on that clock
-/// unless opened on another [`Backend`]), keys, cookie configuration, expiry policy (idle 30
+/// unless opened on another [`Backend`]), keys, transport (a default cookie), expiry policy (idle 30
 /// minutes, no absolute limit) and the synchronisation points, for the framework `F`.
 ///
 /// # Examples
@@ -431,8 +531,8 @@ pub fn id_of(cookie: &str) -> SessionId {
 ///
 /// struct Fixed;
 /// impl SessionApp for Fixed {
-///     async fn send(&self, _method: &str, _path: &str, _cookie: Option<&str>) -> Reply {
-///         Reply { status: 200, set_cookies: Vec::new(), body: "ignored".into() }
+///     async fn send_headers(&self, _method: &str, _path: &str, _headers: &[(&str, &str)]) -> Reply {
+///         Reply { status: 200, set_cookies: Vec::new(), headers: Vec::new(), body: "ignored".into() }
 ///     }
 /// }
 /// struct Nothing;
@@ -456,8 +556,8 @@ pub struct TestApp<F, S = MemoryStore> {
     pub handle: StoreHandle,
     /// The signing keys the app is built with by default.
     pub keys: KeyRing,
-    /// The cookie configuration.
-    pub cookie: CookieConfig,
+    /// How the session travels (default: a cookie with [`CookieConfig::new`]).
+    pub transport: Transport,
     /// The expiry policy.
     pub policy: ExpiryPolicy,
     /// For `/barrier-set`.
@@ -523,7 +623,7 @@ impl<F: Framework, S: Store + Clone> TestApp<F, S> {
             clock,
             store,
             keys: KeyRing::generate().expect("a random key"),
-            cookie: CookieConfig::new(),
+            transport: CookieConfig::new().into(),
             policy: ExpiryPolicy::new().idle(30 * MIN).no_absolute(),
             barrier: Arc::new(Barrier::new(2)),
             gate: Arc::new(Gate::default()),
@@ -536,7 +636,7 @@ impl<F: Framework, S: Store + Clone> TestApp<F, S> {
         AppOptions {
             store: self.handle.clone(),
             keys,
-            cookie: self.cookie.clone(),
+            transport: self.transport.clone(),
             policy: self.policy,
             clock: self.clock.clone(),
             barrier: self.barrier.clone(),
@@ -558,6 +658,24 @@ impl<F: Framework, S: Store + Clone> TestApp<F, S> {
     pub async fn send(&self, method: &str, path: &str, cookie: Option<&str>) -> Reply {
         self.app().await.send(method, path, cookie).await
     }
+
+    /// One request with these headers to a freshly built app.
+    pub async fn send_headers(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.app().await.send_headers(method, path, headers).await
+    }
+
+    /// One request to a freshly built app, with `Authorization: Bearer TOKEN` when a token is
+    /// given (for [`HeaderConfig::bearer`]).
+    pub async fn send_bearer(&self, method: &str, path: &str, token: Option<&str>) -> Reply {
+        match token {
+            Some(token) => {
+                let value = format!("Bearer {token}");
+                self.send_headers(method, path, &[("authorization", &value)])
+                    .await
+            }
+            None => self.send_headers(method, path, &[]).await,
+        }
+    }
 }
 
 /// Writes one test per trial of the suite for a [`Framework`], each named as its trial, with
@@ -573,8 +691,8 @@ impl<F: Framework, S: Store + Clone> TestApp<F, S> {
 ///
 /// struct NotFound;
 /// impl SessionApp for NotFound {
-///     async fn send(&self, _method: &str, _path: &str, _cookie: Option<&str>) -> Reply {
-///         Reply { status: 404, set_cookies: Vec::new(), body: String::new() }
+///     async fn send_headers(&self, _method: &str, _path: &str, _headers: &[(&str, &str)]) -> Reply {
+///         Reply { status: 404, set_cookies: Vec::new(), headers: Vec::new(), body: String::new() }
 ///     }
 /// }
 /// struct Nothing;
@@ -604,6 +722,12 @@ macro_rules! http_suite {
             an_old_key_gets_the_cookie_re_signed_a_retired_key_starts_over,
             cookie_attributes,
             session_gives_access_to_the_store,
+            header_token_continues_the_session_and_is_sent_only_when_it_changes,
+            header_tokens_tampered_misplaced_or_of_another_scheme_get_a_fresh_session,
+            header_token_cycle_sends_a_new_token_and_kills_the_old_one,
+            header_token_destroy_sends_an_empty_value_and_removes_the_session,
+            header_token_of_an_older_key_is_re_signed,
+            custom_header_token_round_trip,
         );
     };
     (@trials $framework:ty, $test:meta, $($trial:ident,)*) => {
@@ -632,6 +756,12 @@ pub const SERVER_TRIALS: &[&str] = &[
     "an_old_key_gets_the_cookie_re_signed_a_retired_key_starts_over",
     "cookie_attributes",
     "session_gives_access_to_the_store",
+    "header_token_continues_the_session_and_is_sent_only_when_it_changes",
+    "header_tokens_tampered_misplaced_or_of_another_scheme_get_a_fresh_session",
+    "header_token_cycle_sends_a_new_token_and_kills_the_old_one",
+    "header_token_destroy_sends_an_empty_value_and_removes_the_session",
+    "header_token_of_an_older_key_is_re_signed",
+    "custom_header_token_round_trip",
 ];
 
 /// The trials of [`SERVER_TRIALS`] for a [`Framework`] on a server [`Backend`], as a
@@ -647,8 +777,8 @@ pub const SERVER_TRIALS: &[&str] = &[
 ///
 /// struct NotFound;
 /// impl SessionApp for NotFound {
-///     async fn send(&self, _method: &str, _path: &str, _cookie: Option<&str>) -> Reply {
-///         Reply { status: 404, set_cookies: Vec::new(), body: String::new() }
+///     async fn send_headers(&self, _method: &str, _path: &str, _headers: &[(&str, &str)]) -> Reply {
+///         Reply { status: 404, set_cookies: Vec::new(), headers: Vec::new(), body: String::new() }
 ///     }
 /// }
 /// struct Nothing;
@@ -683,6 +813,12 @@ macro_rules! http_suite_trials {
             an_old_key_gets_the_cookie_re_signed_a_retired_key_starts_over,
             cookie_attributes,
             session_gives_access_to_the_store,
+            header_token_continues_the_session_and_is_sent_only_when_it_changes,
+            header_tokens_tampered_misplaced_or_of_another_scheme_get_a_fresh_session,
+            header_token_cycle_sends_a_new_token_and_kills_the_old_one,
+            header_token_destroy_sends_an_empty_value_and_removes_the_session,
+            header_token_of_an_older_key_is_re_signed,
+            custom_header_token_round_trip,
         )
     };
     (@trials $framework:ty, $name:expr, $backend:expr, $block_on:path, $($trial:ident,)*) => {{
@@ -819,7 +955,9 @@ pub mod trials {
         // Unknown: correctly signed, but no such session in the store.
         let unknown = SessionId::generate().unwrap();
         let forged = app
-            .cookie
+            .transport
+            .as_cookie()
+            .unwrap()
             .set_cookies(&unknown, None, app.clock.now(), &app.keys)
             .remove(0)
             .stripped()
@@ -1010,7 +1148,7 @@ pub mod trials {
         );
         let newest_only = KeyRing::new(rotated.newest().clone());
         let verified = app
-            .cookie
+            .transport
             .read([new_cookie.as_str()], &newest_only)
             .unwrap()
             .unwrap();
@@ -1060,7 +1198,7 @@ pub mod trials {
         }
 
         let mut app = TestApp::<F, B::Store>::open(backend).await;
-        app.cookie = CookieConfig::new().name("sb").secure(false);
+        app.transport = CookieConfig::new().name("sb").secure(false).into();
         let reply = app.send("GET", "/count", None).await;
         let set_cookie = reply.set_cookie();
         assert!(set_cookie.starts_with("sb="), "{set_cookie}");
@@ -1069,7 +1207,7 @@ pub mod trials {
 
         // Browser-session cookies: no Max-Age, and not re-sent when only the expiry moves.
         let mut app = TestApp::<F, B::Store>::open(backend).await;
-        app.cookie = CookieConfig::new().persistent(false);
+        app.transport = CookieConfig::new().persistent(false).into();
         let first = app.send("GET", "/count", None).await;
         assert!(
             !first.set_cookie().contains("Max-Age"),
@@ -1088,5 +1226,300 @@ pub mod trials {
         app.send("GET", "/count", None).await;
         app.send("GET", "/count", None).await;
         assert_eq!(app.send("GET", "/n", None).await.body, "2");
+    }
+
+    /// The response header of [`HeaderConfig::bearer`].
+    const TOKEN_HEADER: &str = "x-session-token";
+
+    /// A first request's token (`x-session-token`), after checking it came without a cookie.
+    #[track_caller]
+    fn token_of(reply: &Reply) -> String {
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert!(reply.set_cookies.is_empty(), "no cookie: {reply:?}");
+        let token = reply.only_header(TOKEN_HEADER).to_owned();
+        assert_eq!(token.len(), 76, "{token}");
+        token
+    }
+
+    /// Header transport (`Authorization: Bearer TOKEN` in, `x-session-token` out): the first
+    /// response carries the token and no cookie; the token continues the session; a response
+    /// whose token did not change (data written, a read, a touch that moved the expiry) sends
+    /// no token header.
+    pub async fn header_token_continues_the_session_and_is_sent_only_when_it_changes<
+        F: Framework,
+        B: Backend,
+    >(
+        backend: &B,
+    ) {
+        let mut app = TestApp::<F, B::Store>::open(backend).await;
+        app.transport = HeaderConfig::bearer().into();
+        let first = app.send_bearer("GET", "/count", None).await;
+        assert_eq!(first.body, "1");
+        let token = token_of(&first);
+        let id = id_of_token(&token);
+        assert_eq!(
+            app.handle.get(&id).await.unwrap().unwrap().data["visits"],
+            1
+        );
+
+        for expected in 2..=3 {
+            app.clock.advance(MIN);
+            let reply = app.send_bearer("GET", "/count", Some(&token)).await;
+            assert_eq!(reply.body, expected.to_string());
+            assert_eq!(
+                reply.header(TOKEN_HEADER),
+                None,
+                "unchanged token: {reply:?}"
+            );
+            assert!(reply.set_cookies.is_empty(), "{reply:?}");
+        }
+        // The scheme in another case, and more than one space: the same session.
+        let sent = format!("bEaReR   {token}");
+        let reply = app
+            .send_headers("GET", "/count", &[("authorization", &sent)])
+            .await;
+        assert_eq!(reply.body, "4");
+        assert_eq!(reply.header(TOKEN_HEADER), None, "{reply:?}");
+
+        // Ignored: no store call, no header.
+        app.store.reset_calls();
+        let reply = app.send_bearer("GET", "/ignore", Some(&token)).await;
+        assert_eq!(reply.body, "ignored");
+        assert_eq!(reply.header(TOKEN_HEADER), None);
+        assert_eq!(app.store.total_calls(), 0);
+
+        // A read below the touch threshold moves the expiry, which a token does not carry.
+        app.clock.advance(20 * MIN);
+        let reply = app.send_bearer("GET", "/get/visits", Some(&token)).await;
+        assert_eq!(reply.body, "4");
+        assert_eq!(app.store.calls(Operation::Touch), 1);
+        assert_eq!(reply.header(TOKEN_HEADER), None, "{reply:?}");
+        assert!(reply.set_cookies.is_empty());
+        assert_eq!(app.store.calls(Operation::Create), 0);
+    }
+
+    /// Header transport: a tampered token, a token sent as a cookie, a cookie value sent as a
+    /// token, a token without or with another scheme, or in another header: a fresh session,
+    /// never the client's id. The real token keeps working.
+    pub async fn header_tokens_tampered_misplaced_or_of_another_scheme_get_a_fresh_session<
+        F: Framework,
+        B: Backend,
+    >(
+        backend: &B,
+    ) {
+        let mut app = TestApp::<F, B::Store>::open(backend).await;
+        app.transport = HeaderConfig::bearer().into();
+        let token = token_of(&app.send_bearer("GET", "/count", None).await);
+        let id = id_of_token(&token);
+
+        // A cookie app on the same store and keys, for real cookies.
+        let cookie_app = F::app(AppOptions {
+            transport: CookieConfig::new().into(),
+            ..app.options(app.keys.clone())
+        })
+        .await;
+        let cookie_reply = cookie_app.send("GET", "/count", None).await;
+        let cookie = cookie_reply.cookie_pair();
+        let cookie_id = id_of(&cookie);
+        let cookie_value = cookie.split_once('=').unwrap().1.to_owned();
+
+        // The header app ignores cookies, and does not take a cookie's value as a token.
+        let mut bytes = token.as_bytes().to_vec();
+        bytes[3] = if bytes[3] == b'x' { b'y' } else { b'x' };
+        let tampered = String::from_utf8(bytes).unwrap();
+        let cases: Vec<(&str, String)> = vec![
+            ("authorization", format!("Bearer {tampered}")),
+            ("authorization", format!("Bearer {cookie_value}")),
+            ("cookie", format!("id={token}")),
+            ("cookie", cookie.clone()),
+            ("authorization", format!("Basic {token}")),
+            ("authorization", format!("Token {token}")),
+            ("authorization", token.clone()),
+            ("authorization", format!("Bearer{token}")),
+            (TOKEN_HEADER, token.clone()),
+            ("authorization", format!("Bearer {}", "A".repeat(20_000))),
+        ];
+        for (name, value) in &cases {
+            let reply = app.send_headers("GET", "/count", &[(name, value)]).await;
+            assert_eq!(
+                (reply.status, reply.body.as_str()),
+                (200, "1"),
+                "{name}: {value:.40}"
+            );
+            let fresh = id_of_token(&token_of(&reply));
+            assert_ne!(fresh, id, "{name}: {value:.40}");
+            assert_ne!(fresh, cookie_id, "{name}: {value:.40}");
+        }
+
+        // The cookie app does not take the token as a cookie either.
+        let reply = cookie_app
+            .send("GET", "/count", Some(&format!("id={token}")))
+            .await;
+        assert_eq!(reply.body, "1");
+        assert_ne!(id_of(&reply.cookie_pair()), id);
+
+        // The real token and the real cookie carry on.
+        assert_eq!(
+            app.send_bearer("GET", "/count", Some(&token)).await.body,
+            "2"
+        );
+        assert_eq!(
+            cookie_app.send("GET", "/count", Some(&cookie)).await.body,
+            "2"
+        );
+    }
+
+    /// Header transport: `/cycle` sends a new token; the old id is gone and its token starts
+    /// over.
+    pub async fn header_token_cycle_sends_a_new_token_and_kills_the_old_one<
+        F: Framework,
+        B: Backend,
+    >(
+        backend: &B,
+    ) {
+        let mut app = TestApp::<F, B::Store>::open(backend).await;
+        app.transport = HeaderConfig::bearer().into();
+        let token = token_of(&app.send_bearer("GET", "/count", None).await);
+        let old = id_of_token(&token);
+
+        let reply = app.send_bearer("POST", "/cycle", Some(&token)).await;
+        assert_eq!(reply.body, "cycled");
+        let new_token = token_of(&reply);
+        let new = id_of_token(&new_token);
+        assert_ne!(new, old);
+        assert!(app.handle.get(&old).await.unwrap().is_none(), "old id gone");
+        assert_eq!(
+            app.handle.get(&new).await.unwrap().unwrap().data["visits"],
+            1
+        );
+
+        let reply = app.send_bearer("GET", "/count", Some(&new_token)).await;
+        assert_eq!(reply.body, "2");
+        assert_eq!(reply.header(TOKEN_HEADER), None);
+        let reply = app.send_bearer("GET", "/count", Some(&token)).await;
+        assert_eq!(reply.body, "1", "the old token starts over");
+        let fresh = id_of_token(&token_of(&reply));
+        assert!(fresh != old && fresh != new);
+    }
+
+    /// Header transport: `/destroy` answers the token header with an empty value ("forget your
+    /// token") and the session is gone from the store.
+    pub async fn header_token_destroy_sends_an_empty_value_and_removes_the_session<
+        F: Framework,
+        B: Backend,
+    >(
+        backend: &B,
+    ) {
+        let mut app = TestApp::<F, B::Store>::open(backend).await;
+        app.transport = HeaderConfig::bearer().into();
+        let token = token_of(&app.send_bearer("GET", "/count", None).await);
+        let id = id_of_token(&token);
+
+        let reply = app.send_bearer("POST", "/destroy", Some(&token)).await;
+        assert_eq!(reply.body, "destroyed");
+        assert_eq!(reply.only_header(TOKEN_HEADER), "", "{reply:?}");
+        assert!(reply.set_cookies.is_empty(), "{reply:?}");
+        assert!(app.handle.get(&id).await.unwrap().is_none());
+        assert_eq!(app.handle.length().await.unwrap(), 0);
+
+        let reply = app.send_bearer("GET", "/count", Some(&token)).await;
+        assert_eq!(reply.body, "1");
+        assert_ne!(id_of_token(&token_of(&reply)), id);
+    }
+
+    /// Header transport: a token signed with an older key of the ring is re-issued signed with
+    /// the newest (even when the handler ignores the session); once that key is retired, its
+    /// token starts over.
+    pub async fn header_token_of_an_older_key_is_re_signed<F: Framework, B: Backend>(backend: &B) {
+        let mut app = TestApp::<F, B::Store>::open(backend).await;
+        let config = HeaderConfig::bearer();
+        app.transport = config.clone().into();
+        let old_token = token_of(&app.send_bearer("GET", "/count", None).await);
+        let id = id_of_token(&old_token);
+        let bearer = |token: &str| format!("Bearer {token}");
+
+        let mut rotated = app.keys.clone();
+        rotated.rotate(Key::generate().unwrap());
+        let service = app.app_with_keys(rotated.clone()).await;
+
+        let reply = service
+            .send_headers("GET", "/ignore", &[("authorization", &bearer(&old_token))])
+            .await;
+        assert_eq!(reply.body, "ignored");
+        let new_token = token_of(&reply);
+        assert_ne!(new_token, old_token);
+        assert_eq!(id_of_token(&new_token), id, "same session");
+        let newest_only = KeyRing::new(rotated.newest().clone());
+        let verified = config
+            .read([bearer(&new_token).as_str()], &newest_only)
+            .unwrap()
+            .unwrap();
+        assert_eq!(verified.id, id);
+
+        // Both tokens work while the old key is in the ring; the new one is current.
+        let reply = service
+            .send_headers("GET", "/count", &[("authorization", &bearer(&old_token))])
+            .await;
+        assert_eq!(reply.body, "2");
+        assert_eq!(
+            reply.only_header(TOKEN_HEADER),
+            new_token,
+            "re-signed again"
+        );
+        let reply = service
+            .send_headers("GET", "/count", &[("authorization", &bearer(&new_token))])
+            .await;
+        assert_eq!(reply.body, "3");
+        assert_eq!(reply.header(TOKEN_HEADER), None);
+
+        // Retire the old key: its token no longer verifies.
+        let mut retired = rotated;
+        retired.retire_oldest();
+        let service = app.app_with_keys(retired).await;
+        let reply = service
+            .send_headers("GET", "/count", &[("authorization", &bearer(&old_token))])
+            .await;
+        assert_eq!(reply.body, "1");
+        assert_ne!(id_of_token(&token_of(&reply)), id);
+        let reply = service
+            .send_headers("GET", "/count", &[("authorization", &bearer(&new_token))])
+            .await;
+        assert_eq!(reply.body, "4");
+    }
+
+    /// One custom header both ways (`x-api-session`, no scheme): round trip, a token of another
+    /// header or in another header does not verify, destroy sends it empty.
+    pub async fn custom_header_token_round_trip<F: Framework, B: Backend>(backend: &B) {
+        const NAME: &str = "x-api-session";
+        let mut app = TestApp::<F, B::Store>::open(backend).await;
+        app.transport = HeaderConfig::custom(NAME).unwrap().into();
+
+        let first = app.send_headers("GET", "/count", &[]).await;
+        assert_eq!(first.body, "1");
+        assert!(first.set_cookies.is_empty(), "{first:?}");
+        assert_eq!(first.header(TOKEN_HEADER), None, "{first:?}");
+        let token = first.only_header(NAME).to_owned();
+        let id = id_of_token(&token);
+
+        let reply = app.send_headers("GET", "/count", &[(NAME, &token)]).await;
+        assert_eq!(reply.body, "2");
+        assert_eq!(reply.header(NAME), None, "unchanged: {reply:?}");
+
+        // In the Authorization header, or signed for another header: a fresh session.
+        let reply = app.send_bearer("GET", "/count", Some(&token)).await;
+        assert_eq!(reply.body, "1");
+        assert_ne!(id_of_token(reply.only_header(NAME)), id);
+        let bearer_token = HeaderConfig::bearer().token(&id, &app.keys);
+        let reply = app
+            .send_headers("GET", "/count", &[(NAME, &bearer_token)])
+            .await;
+        assert_eq!(reply.body, "1");
+        assert_ne!(id_of_token(reply.only_header(NAME)), id);
+
+        let reply = app
+            .send_headers("POST", "/destroy", &[(NAME, &token)])
+            .await;
+        assert_eq!(reply.only_header(NAME), "");
+        assert!(app.handle.get(&id).await.unwrap().is_none());
     }
 }

@@ -1,4 +1,5 @@
-//! [`ResponseFuture`]: runs the inner service, then saves the session and sets the cookie.
+//! [`ResponseFuture`]: runs the inner service, then saves the session and sets the cookie (or
+//! the token header).
 
 use std::fmt;
 use std::future::Future;
@@ -7,8 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use futures::future::BoxFuture;
-use http::header::SET_COOKIE;
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
 use sessionbank_cookie::{SessionResponse, Verified};
 use sessionbank_core::{Error, ErrorKind, Operation, SessionHandle};
@@ -39,7 +39,7 @@ impl Finish {
         let config = &*self.config;
         SessionResponse::new(
             &self.handle,
-            &config.cookie,
+            &config.transport,
             &config.keys,
             &*config.clock,
             self.incoming,
@@ -52,19 +52,22 @@ impl Finish {
         self.response().has_work()
     }
 
-    /// Saves the session and returns the `Set-Cookie` header values to append.
-    async fn run(self) -> Result<Vec<HeaderValue>, Error> {
-        let cookies = self.response().save().await?;
-        cookies
+    /// Saves the session and returns the headers to append (`Set-Cookie`, or the token's).
+    async fn run(self) -> Result<Vec<(HeaderName, HeaderValue)>, Error> {
+        let headers = self.response().save().await?;
+        headers
             .iter()
-            .map(|c| {
-                HeaderValue::from_str(&c.to_string()).map_err(|_| {
+            .map(|header| {
+                let invalid = || {
                     Error::new(
                         ErrorKind::InvalidInput,
                         Operation::Cookie,
-                        "the session cookie is not a valid header value; check the cookie name, path and domain",
+                        "the session cookie or token is not a valid header; check the cookie name, path and domain",
                     )
-                })
+                };
+                let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| invalid())?;
+                let value = HeaderValue::from_str(&header.value).map_err(|_| invalid())?;
+                Ok((name, value))
             })
             .collect()
     }
@@ -109,7 +112,7 @@ pin_project! {
             finish: Option<Finish>,
         },
         Finishing {
-            future: BoxFuture<'static, Result<Vec<HeaderValue>, Error>>,
+            future: BoxFuture<'static, Result<Vec<(HeaderName, HeaderValue)>, Error>>,
             response: Option<Response<B>>,
         },
         Done,
@@ -182,10 +185,10 @@ where
                         panic!("ResponseFuture polled after completion");
                     };
                     match result {
-                        Ok(cookies) => {
+                        Ok(session_headers) => {
                             let headers = response.headers_mut();
-                            for cookie in cookies {
-                                headers.append(SET_COOKIE, cookie);
+                            for (name, value) in session_headers {
+                                headers.append(name, value);
                             }
                         }
                         Err(e) => {

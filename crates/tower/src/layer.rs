@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sessionbank_cookie::{CookieConfig, KeyRing};
+use sessionbank_cookie::{CookieConfig, HeaderConfig, KeyRing, Transport};
 use sessionbank_core::{ExpiryPolicy, SharedClock, StoreHandle, system_clock};
 use tower_layer::Layer;
 
@@ -17,6 +17,10 @@ use crate::service::SessionService;
 /// session), puts a [`Session`](crate::Session) into the request extensions, runs the inner
 /// service, then writes what the handler changed and appends `Set-Cookie` as needed. A cookie
 /// signed with an older key of the ring is re-signed with the newest.
+///
+/// For API clients that keep no cookies, [`with_header`](Self::with_header) moves the signed
+/// token to a request header (`Authorization: Bearer TOKEN`) and a response header
+/// (`x-session-token`, sent when the token changes; an empty value when the session is gone).
 ///
 /// A store error while saving becomes a `500 Internal Server Error` with an empty body; the
 /// error is logged with `tracing`, never sent to the client.
@@ -50,17 +54,62 @@ impl SessionLayer {
             config: Arc::new(SessionConfig {
                 store,
                 keys,
-                cookie: CookieConfig::default(),
+                transport: Transport::default(),
                 policy: ExpiryPolicy::default(),
                 clock: system_clock(),
             }),
         }
     }
 
-    /// Sets the cookie's name, attributes and format.
+    /// Sends the session in a cookie with this name, attributes and format (the default
+    /// transport).
     #[must_use]
     pub fn with_cookie(mut self, cookie: CookieConfig) -> Self {
-        Arc::make_mut(&mut self.config).cookie = cookie;
+        Arc::make_mut(&mut self.config).transport = Transport::Cookie(cookie);
+        self
+    }
+
+    /// Sends the session as a token in headers instead of a cookie, for API clients.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use sessionbank_tower::{HeaderConfig, KeyRing, SessionLayer};
+    /// use sessionbank_core::{MemoryStore, StoreHandle};
+    ///
+    /// // `Authorization: Bearer TOKEN` in, `x-session-token: TOKEN` out.
+    /// let layer = SessionLayer::new(StoreHandle::new(MemoryStore::new()), KeyRing::generate()?)
+    ///     .with_header(HeaderConfig::bearer());
+    /// let app: Router = Router::new().route("/", get(|| async { "hi" })).layer(layer);
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_header(mut self, header: HeaderConfig) -> Self {
+        Arc::make_mut(&mut self.config).transport = Transport::Header(header);
+        self
+    }
+
+    /// Sets how the session travels: a [`CookieConfig`] or a [`HeaderConfig`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_tower::{CookieConfig, HeaderConfig, KeyRing, SessionLayer, Transport};
+    /// use sessionbank_core::{MemoryStore, StoreHandle};
+    ///
+    /// let api = HeaderConfig::custom("x-api-session")?;
+    /// let transport: Transport = if std::env::var_os("USE_COOKIES").is_some() {
+    ///     CookieConfig::new().into()
+    /// } else {
+    ///     api.into()
+    /// };
+    /// let _ = SessionLayer::new(StoreHandle::new(MemoryStore::new()), KeyRing::generate()?).with_transport(transport);
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_transport(mut self, transport: impl Into<Transport>) -> Self {
+        Arc::make_mut(&mut self.config).transport = transport.into();
         self
     }
 

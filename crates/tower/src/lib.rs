@@ -7,6 +7,8 @@
 //!
 //! - Cookies: signed with a [`KeyRing`] (rotate keys without logging anyone out), `Secure`,
 //!   `HttpOnly`, `SameSite=Lax` and `Path=/` by default; see [`CookieConfig`].
+//! - APIs: the same signed token in headers instead (`Authorization: Bearer TOKEN` in,
+//!   `x-session-token` out) with [`SessionLayer::with_header`]; see [`HeaderConfig`].
 //! - Expiry: idle and absolute timeouts together; see [`ExpiryPolicy`].
 //! - Errors: [`SessionError`] makes `?` work in handlers and answers a bare 500; the error is
 //!   logged, never sent. Using [`Session`] without the layer is [`SessionLayerMissing`].
@@ -75,6 +77,8 @@ pub use future::ResponseFuture;
 pub use layer::SessionLayer;
 pub use service::SessionService;
 
-pub use sessionbank_cookie::{CookieConfig, Key, KeyRing, cookie::SameSite};
+pub use sessionbank_cookie::{
+    CookieConfig, HeaderConfig, Key, KeyRing, Transport, cookie::SameSite,
+};
 pub use sessionbank_core::session::Outcome;
 pub use sessionbank_core::{ExpiryPolicy, SessionHandle};

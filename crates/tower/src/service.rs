@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::COOKIE;
 use http::{Request, Response};
 use sessionbank_core::SessionHandle;
 use tower_service::Service;
@@ -60,13 +59,13 @@ where
         let config = &self.config;
         let headers = request
             .headers()
-            .get_all(COOKIE)
+            .get_all(config.transport.request_header())
             .iter()
             .filter_map(|value| value.to_str().ok());
-        let incoming = match config.cookie.read(headers, &config.keys) {
+        let incoming = match config.transport.read(headers, &config.keys) {
             Ok(verified) => verified,
             Err(rejection) => {
-                tracing::debug!(%rejection, "session cookie rejected; starting a fresh session");
+                tracing::debug!(%rejection, "session cookie or token rejected; starting a fresh session");
                 None
             }
         };

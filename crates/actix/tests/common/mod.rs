@@ -102,7 +102,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
 /// The middleware as the suite configures it.
 pub fn middleware(options: &AppOptions) -> SessionMiddleware {
     SessionMiddleware::new(options.store.clone(), options.keys.clone())
-        .with_cookie(options.cookie.clone())
+        .with_transport(options.transport.clone())
         .with_policy(options.policy)
         .with_clock(Arc::new(options.clock.clone()))
 }
@@ -133,8 +133,8 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    async fn send(&self, method: &str, path: &str, cookie: Option<&str>) -> Reply {
-        send(&self.0, method, path, cookie).await
+    async fn send_headers(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        send_headers(&self.0, method, path, headers).await
     }
 }
 
@@ -144,11 +144,28 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
+    match cookie {
+        Some(cookie) => send_headers(service, method, path, &[("cookie", cookie)]).await,
+        None => send_headers(service, method, path, &[]).await,
+    }
+}
+
+/// One request with `headers` through `service`, read whole.
+pub async fn send_headers<S, B>(
+    service: &S,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Reply
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
     let mut request = test::TestRequest::default()
         .method(Method::from_bytes(method.as_bytes()).unwrap())
         .uri(path);
-    if let Some(cookie) = cookie {
-        request = request.insert_header(("cookie", cookie));
+    for (name, value) in headers {
+        request = request.append_header((*name, *value));
     }
     let response = test::call_service(service, request.to_request()).await;
     let status = response.status().as_u16();
@@ -157,10 +174,16 @@ where
         .get_all("set-cookie")
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+        .collect();
     let body = test::read_body(response).await;
     Reply {
         status,
         set_cookies,
+        headers,
         body: String::from_utf8(body.to_vec()).unwrap(),
     }
 }

@@ -23,7 +23,7 @@ impl Plain {
     /// `Sessions` configured as the suite asks.
     pub fn sessions(options: &AppOptions) -> Sessions {
         Sessions::new(options.store.clone(), options.keys.clone())
-            .with_cookie(options.cookie.clone())
+            .with_transport(options.transport.clone())
             .with_policy(options.policy)
             .with_clock(Arc::new(options.clock.clone()))
     }
@@ -59,8 +59,8 @@ pub struct App {
 }
 
 impl SessionApp for App {
-    async fn send(&self, method: &str, path: &str, cookie: Option<&str>) -> Reply {
-        read(self.handle(request(method, path, cookie)).await)
+    async fn send_headers(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        read(self.handle(request_with(method, path, headers)).await)
     }
 }
 
@@ -142,9 +142,17 @@ impl App {
 }
 
 pub fn request(method: &str, path: &str, cookie: Option<&str>) -> Request<()> {
+    match cookie {
+        Some(cookie) => request_with(method, path, &[("cookie", cookie)]),
+        None => request_with(method, path, &[]),
+    }
+}
+
+/// A request with `headers`, each appended as given.
+pub fn request_with(method: &str, path: &str, headers: &[(&str, &str)]) -> Request<()> {
     let mut request = Request::builder().method(method).uri(path);
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     request.body(()).unwrap()
 }
@@ -158,9 +166,15 @@ pub fn read(response: Response<String>) -> Reply {
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+        .collect();
     Reply {
         status,
         set_cookies,
+        headers,
         body: response.into_body(),
     }
 }

@@ -86,7 +86,7 @@ pub struct Axum(Router);
 impl Framework for Axum {
     async fn app(options: AppOptions) -> impl SessionApp {
         let layer = SessionLayer::new(options.store, options.keys)
-            .with_cookie(options.cookie)
+            .with_transport(options.transport)
             .with_policy(options.policy)
             .with_clock(Arc::new(options.clock));
         Axum(
@@ -108,16 +108,29 @@ impl Framework for Axum {
 }
 
 impl SessionApp for Axum {
-    async fn send(&self, method: &str, path: &str, cookie: Option<&str>) -> Reply {
-        send(self.0.clone(), method, path, cookie).await
+    async fn send_headers(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+        send_headers(self.0.clone(), method, path, headers).await
     }
 }
 
 /// One request through `router`, read whole.
 pub async fn send(router: Router, method: &str, path: &str, cookie: Option<&str>) -> Reply {
+    match cookie {
+        Some(cookie) => send_headers(router, method, path, &[("cookie", cookie)]).await,
+        None => send_headers(router, method, path, &[]).await,
+    }
+}
+
+/// One request with `headers` through `router`, read whole.
+pub async fn send_headers(
+    router: Router,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
     let mut request = Request::builder().method(method).uri(path);
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let response = router
         .oneshot(request.body(Body::empty()).unwrap())
@@ -130,12 +143,18 @@ pub async fn send(router: Router, method: &str, path: &str, cookie: Option<&str>
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
         .collect();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
+        .collect();
     let body = axum::body::to_bytes(response.into_body(), 1 << 20)
         .await
         .unwrap();
     Reply {
         status,
         set_cookies,
+        headers,
         body: String::from_utf8(body.to_vec()).unwrap(),
     }
 }
