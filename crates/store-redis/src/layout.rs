@@ -145,15 +145,33 @@ pub(crate) fn with_encoded<T>(
     with_scratch(|out| encode_into(record, out), use_bytes)
 }
 
-/// The JSON text of `value` in this thread's scratch buffer, handed to `use_bytes`.
-pub(crate) fn with_json<T>(
+/// A number as a token (`LEN:DIGITS`), for the update script.
+pub(crate) fn number_token_bytes(n: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24);
+    number_token(&mut out, n);
+    out
+}
+
+/// An owner as its token (`LEN:=OWNER`), for the update script.
+pub(crate) fn owner_token_bytes(owner: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(owner.len() + 8);
+    out.extend_from_slice(itoa::Buffer::new().format(owner.len() + 1).as_bytes());
+    out.extend_from_slice(b":=");
+    out.extend_from_slice(owner.as_bytes());
+    out
+}
+
+/// The tokens of one data key and its JSON value, together, in this thread's scratch buffer,
+/// handed to `use_bytes` (the update script splices them in as they are).
+pub(crate) fn with_pair_tokens<T>(
+    key: &str,
     value: &serde_json::Value,
     use_bytes: impl FnOnce(&[u8]) -> T,
 ) -> Result<T, &'static str> {
     with_scratch(
         |out| {
-            sessionbank_core::json::write_compact(out, value)
-                .map_err(|_| "a value does not encode as JSON")
+            token(out, key.as_bytes());
+            json_token(out, value)
         },
         use_bytes,
     )

@@ -33,51 +33,93 @@ fn with_helpers(body: &str) -> Script {
 
 /// Applies a patch (and `touch`), only if the session exists.
 ///
-/// KEYS[1] session. ARGV[1] now, ARGV[2] expiry mode `keep`|`browser`|`at`, ARGV[3] the new
-/// expiry (for `at`), ARGV[4] now + browser_idle, ARGV[5] owner mode `keep`|`clear`|`set`,
-/// ARGV[6] the new owner, ARGV[7] the number of key/JSON pairs to set, then the pairs, then
-/// the keys to remove.
+/// The client sends every token it adds already written (`LEN:BYTES`), and the script copies
+/// the tokens it keeps as byte ranges of the stored value: it never turns a number into text,
+/// which in Redis's Lua (doubles, `%.14g` through the C library) cost more than everything
+/// else in the script together (17.9 µs per call before, measured with `INFO commandstats`).
 ///
-/// Returns `{0}` when the session is gone, else `{1, deadline, owner token, browser}` (the
-/// owner token `''` or `=OWNER`; browser 1 for a browser session).
+/// KEYS[1] session. ARGV[1] the new last-access token, ARGV[2] expiry mode
+/// `keep`|`browser`|`at`, ARGV[3] the new expiry (for `at`), ARGV[4] its token, ARGV[5] now +
+/// browser_idle, ARGV[6] owner mode `keep`|`clear`|`set`, ARGV[7] the new owner token, ARGV[8]
+/// its content (`=OWNER`), ARGV[9] the number N of keys to set, then N pairs (key, the key's
+/// and value's tokens together), then the keys to remove.
+///
+/// Returns `{0}` when the session is gone, else `{1, deadline, owner content, browser}` (the
+/// owner content `''` or `=OWNER`; browser 1 for a browser session).
 pub(crate) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
-    with_helpers(
+    Script::new(
         r"
 local key = KEYS[1]
 local s = redis.call('GET', key)
 if not s then return {0} end
-local items = split(s)
-if not items then return redis.error_reply('sessionbank: a stored session is malformed') end
-local data, order = {}, {}
-for i = 6, #items - 1, 2 do
-  local k = items[i]
-  if data[k] == nil then order[#order + 1] = k end
-  data[k] = items[i + 1]
+local find, sub = string.find, string.sub
+local n, pos = #s, 1
+local ts, cs, ce = {}, {}, {}
+for h = 1, 5 do
+  local colon = find(s, ':', pos, true)
+  if not colon then return redis.error_reply('sessionbank: a stored session is malformed') end
+  local len = tonumber(sub(s, pos, colon - 1))
+  if not len or colon + len > n then return redis.error_reply('sessionbank: a stored session is malformed') end
+  ts[h], cs[h], ce[h] = pos, colon + 1, colon + len
+  pos = colon + len + 1
 end
-local last = 7 + 2 * tonumber(ARGV[7])
-for i = 8, last, 2 do
+if sub(s, cs[1], ce[1]) ~= 'sb1' then return redis.error_reply('sessionbank: a stored session is malformed') end
+local changed = {}
+local pairs_at = 10 + 2 * tonumber(ARGV[9])
+for i = 10, pairs_at - 1, 2 do changed[ARGV[i]] = ARGV[i + 1] end
+for i = pairs_at, #ARGV do changed[ARGV[i]] = false end
+local out = {sub(s, ts[1], ce[2]), ARGV[1]}
+local mode, deadline, browser = ARGV[2], nil, 0
+if mode == 'at' then
+  out[3] = ARGV[4]
+  deadline = ARGV[3]
+elseif mode == 'browser' or cs[4] > ce[4] then
+  out[3] = '0:'
+  deadline, browser = ARGV[5], 1
+else
+  out[3] = sub(s, ts[4], ce[4])
+  deadline = sub(s, cs[4], ce[4])
+end
+local owner = ARGV[6]
+local owner_content
+if owner == 'set' then
+  out[4] = ARGV[7]
+  owner_content = ARGV[8]
+elseif owner == 'clear' then
+  out[4] = '0:'
+  owner_content = ''
+else
+  out[4] = sub(s, ts[5], ce[5])
+  owner_content = sub(s, cs[5], ce[5])
+end
+while pos <= n do
+  local start = pos
+  local colon = find(s, ':', pos, true)
+  local len = colon and tonumber(sub(s, pos, colon - 1))
+  if not len then return redis.error_reply('sessionbank: a stored session is malformed') end
+  local k = sub(s, colon + 1, colon + len)
+  pos = colon + len + 1
+  colon = find(s, ':', pos, true)
+  len = colon and tonumber(sub(s, pos, colon - 1))
+  if not len or colon + len > n then return redis.error_reply('sessionbank: a stored session is malformed') end
+  pos = colon + len + 1
+  local new = changed[k]
+  if new == nil then
+    out[#out + 1] = sub(s, start, pos - 1)
+  else
+    if new then out[#out + 1] = new end
+    changed[k] = false
+  end
+end
+for i = 10, pairs_at - 1, 2 do
   local k = ARGV[i]
-  if data[k] == nil then order[#order + 1] = k end
-  data[k] = ARGV[i + 1]
-end
-for i = last + 1, #ARGV do data[ARGV[i]] = false end
-items[3] = ARGV[1]
-if ARGV[2] == 'at' then items[4] = ARGV[3] elseif ARGV[2] == 'browser' then items[4] = '' end
-local deadline = items[4]
-if deadline == '' then deadline = ARGV[4] end
-if ARGV[5] == 'set' then items[5] = '=' .. ARGV[6] elseif ARGV[5] == 'clear' then items[5] = '' end
-local out = {}
-for i = 1, 5 do out[#out + 1] = tok(items[i]) end
-for _, k in ipairs(order) do
-  local v = data[k]
-  if v then
-    out[#out + 1] = tok(k)
-    out[#out + 1] = tok(v)
+  if changed[k] then
+    out[#out + 1] = changed[k]
+    changed[k] = false
   end
 end
 redis.call('SET', key, table.concat(out), 'PXAT', deadline)
-if items[4] == '' then return {1, deadline, items[5], 1} end
-return {1, deadline, items[5], 0}
+return {1, deadline, owner_content, browser}
 ",
     )
 });

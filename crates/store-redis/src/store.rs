@@ -321,23 +321,29 @@ impl RedisStore {
         let now = Timestamp::now();
         let key = self.inner.keys.session(id);
         let mut invocation = scripts::UPDATE.key(&key);
-        invocation.arg(now.as_millis());
+        invocation.arg(layout::number_token_bytes(now.as_millis()));
         match patch.expires_at {
-            None => invocation.arg("keep").arg(""),
-            Some(None) => invocation.arg("browser").arg(""),
-            Some(Some(t)) => invocation.arg("at").arg(t.as_millis()),
+            None => invocation.arg("keep").arg("").arg(""),
+            Some(None) => invocation.arg("browser").arg("").arg(""),
+            Some(Some(t)) => invocation
+                .arg("at")
+                .arg(t.as_millis())
+                .arg(layout::number_token_bytes(t.as_millis())),
         };
         invocation.arg(self.browser_deadline(now));
         match &patch.owner {
-            None => invocation.arg("keep").arg(""),
-            Some(None) => invocation.arg("clear").arg(""),
-            Some(Some(o)) => invocation.arg("set").arg(o.as_str()),
+            None => invocation.arg("keep").arg("").arg(""),
+            Some(None) => invocation.arg("clear").arg("").arg(""),
+            Some(Some(o)) => invocation
+                .arg("set")
+                .arg(layout::owner_token_bytes(o))
+                .arg(format!("={o}")),
         };
         invocation.arg(patch.set.len());
         for (k, v) in &patch.set {
             invocation.arg(k.as_str());
-            layout::with_json(v, |value| {
-                invocation.arg(value);
+            layout::with_pair_tokens(k, v, |tokens| {
+                invocation.arg(tokens);
             })
             .map_err(|what| {
                 Error::new(ErrorKind::InvalidInput, operation, what).with_backend(BACKEND)
