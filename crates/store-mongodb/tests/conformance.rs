@@ -10,6 +10,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+
 use futures::TryStreamExt;
 use libtest_mimic::{Failed, Trial};
 use serde_json::json;
@@ -24,16 +26,30 @@ use sessionbank_testkit::servers::mongo::MongoServer;
 use sessionbank_testkit::{Conformance, Namespace, random_name};
 
 fn main() -> std::process::ExitCode {
+    // Two deployments, each through the whole suite: a replica-set member (transactions, so
+    // `rename` is one transaction) and a standalone server (`rename` in two steps).
     let server = MongoServer::start();
+    let standalone = MongoServer::start_standalone();
     let base = server.url("sessionbank");
     let suite_base = base.clone();
+    let standalone_base = standalone.url("sessionbank");
     let code = Conformance::new()
         .backend("mongodb", move |ns: Namespace| {
             let url = format!("{suite_base}?collection={}", ns.name);
             async move { Ok(StoreHandle::new(MongoStore::connect(&url).await?)) }
         })
+        .backend("mongodb-standalone", move |ns: Namespace| {
+            let url = format!("{standalone_base}?collection={}", ns.name);
+            async move { Ok(StoreHandle::new(MongoStore::connect(&url).await?)) }
+        })
         .with_tests(extra_tests(&base))
+        .with_tests(vec![with_url(
+            &standalone.url("sessionbank"),
+            "a_standalone_server_renames_in_two_steps",
+            rename_in_two_steps,
+        )])
         .run();
+    drop(standalone);
     drop(server);
     code
 }
@@ -61,6 +77,11 @@ fn extra_tests(base: &str) -> Vec<Trial> {
             other_index_shape,
         ),
         with_url(base, "the_registry_opens_mongodb_urls", registry_opens),
+        with_url(
+            base,
+            "a_replica_set_member_renames_in_a_transaction",
+            rename_in_transaction,
+        ),
         with_url(base, "from_client_shares_an_existing_client", from_client),
         with_url(
             base,
@@ -235,6 +256,81 @@ async fn other_index_shape(url: String) -> anyhow::Result<()> {
         "names it: {err}"
     );
     anyhow::ensure!(err.to_string().contains("expireAfterSeconds"), "{err}");
+    Ok(())
+}
+
+/// SecantusDB answers `hello` as the primary of the one-member replica set `secantus` (unless
+/// started with `--standalone`), so the store takes its replica-set path: `rename` in a
+/// multi-document transaction, `atomic_rename` in its capabilities.
+async fn rename_in_transaction(url: String) -> anyhow::Result<()> {
+    let url = format!("{url}&replicaSet=secantus");
+    let store = MongoStore::connect(&url).await?;
+    let id = SessionId::generate()?;
+    store
+        .create(&id, &record_with(json!({"cart": ["book"]})).owned_by("ada"))
+        .await?;
+    anyhow::ensure!(
+        store.capabilities().atomic_rename,
+        "a replica-set member renames atomically: {store:?}"
+    );
+    let new = SessionId::generate()?;
+    store.rename(&id, &new).await?;
+    anyhow::ensure!(store.get(&id).await?.is_none(), "the old id is gone");
+    let moved = store.get(&new).await?.context("the new id holds the session")?;
+    anyhow::ensure!(moved.data.get("cart") == Some(&json!(["book"])));
+    anyhow::ensure!(moved.owner.as_deref() == Some("ada"));
+    // Onto a live id: AlreadyExists, and the transaction leaves both as they were.
+    let other = SessionId::generate()?;
+    store.create(&other, &record_with(json!({"x": 1}))).await?;
+    let err = store.rename(&new, &other).await.err().context("rename onto a live id")?;
+    anyhow::ensure!(err.kind() == ErrorKind::AlreadyExists, "{}", err.chain());
+    anyhow::ensure!(store.get(&new).await?.is_some() && store.get(&other).await?.is_some());
+    // Twenty renames racing one another: exactly one wins, the session is never lost.
+    let targets: Vec<SessionId> = (0..20)
+        .map(|_| SessionId::generate())
+        .collect::<Result<_, _>>()?;
+    let racing = targets.iter().map(|t| {
+        let (store, t) = (store.clone(), *t);
+        async move { store.rename(&new, &t).await }
+    });
+    let results = futures::future::join_all(racing).await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    anyhow::ensure!(won == 1, "exactly one rename wins: {won}");
+    let mut live = 0;
+    for t in &targets {
+        live += usize::from(store.get(t).await?.is_some());
+    }
+    anyhow::ensure!(live == 1 && store.get(&new).await?.is_none(), "one copy, under the winner");
+    Ok(())
+}
+
+/// With `--standalone`, `hello` names no replica set: no transactions, so `rename` is the
+/// two-step copy-then-delete and `atomic_rename` is false; of racing renames exactly one wins
+/// and exactly one copy stays (the losers take their copies back).
+async fn rename_in_two_steps(url: String) -> anyhow::Result<()> {
+    let store = MongoStore::connect(&url).await?;
+    let id = SessionId::generate()?;
+    store.create(&id, &record_with(json!({"x": 1}))).await?;
+    anyhow::ensure!(
+        !store.capabilities().atomic_rename,
+        "a standalone server has no transactions: {store:?}"
+    );
+    let targets: Vec<SessionId> = (0..20)
+        .map(|_| SessionId::generate())
+        .collect::<Result<_, _>>()?;
+    let racing = targets.iter().map(|t| {
+        let (store, t) = (store.clone(), *t);
+        async move { store.rename(&id, &t).await }
+    });
+    let results = futures::future::join_all(racing).await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    anyhow::ensure!(won == 1, "exactly one rename wins: {won}");
+    let mut live = 0;
+    for t in &targets {
+        live += usize::from(store.get(t).await?.is_some());
+    }
+    anyhow::ensure!(store.get(&id).await?.is_none(), "the old id is gone");
+    anyhow::ensure!(live == 1, "one copy, never lost: {live} copies");
     Ok(())
 }
 

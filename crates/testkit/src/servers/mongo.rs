@@ -77,13 +77,39 @@ fn on_path(name: &Path) -> Option<PathBuf> {
 }
 
 impl MongoServer {
-    /// Starts a server with its data in a fresh temporary directory.
+    /// Starts a server with its data in a fresh temporary directory. It answers `hello` as the
+    /// primary of a one-member replica set named `secantus`, so drivers and stores take their
+    /// replica-set paths (multi-document transactions work).
     ///
     /// # Panics
     ///
     /// When the server program is not installed (with an install hint), or does not accept
     /// connections within 60 seconds.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server that answers `hello` as a standalone server (`--standalone`): no
+    /// replica set, so stores take their paths for servers without transactions.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use sessionbank_testkit::servers::mongo::MongoServer;
+    ///
+    /// let replica_set = MongoServer::start();
+    /// let standalone = MongoServer::start_standalone();
+    /// assert_ne!(replica_set.port(), standalone.port());
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_standalone() -> Self {
+        Self::start_with(&["--standalone"])
+    }
+
+    fn start_with(extra: &[&str]) -> Self {
         let program = program();
         let dir = tempfile::Builder::new()
             .prefix("sessionbank-mongo-")
@@ -102,6 +128,7 @@ impl MongoServer {
             .arg("--storage-path")
             .arg(dir.path().join("data"))
             .args(["--log-level", "WARNING"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log_file)
             .stderr(log_err)
