@@ -276,13 +276,20 @@ async fn rename_in_transaction(url: String) -> anyhow::Result<()> {
     let new = SessionId::generate()?;
     store.rename(&id, &new).await?;
     anyhow::ensure!(store.get(&id).await?.is_none(), "the old id is gone");
-    let moved = store.get(&new).await?.context("the new id holds the session")?;
+    let moved = store
+        .get(&new)
+        .await?
+        .context("the new id holds the session")?;
     anyhow::ensure!(moved.data.get("cart") == Some(&json!(["book"])));
     anyhow::ensure!(moved.owner.as_deref() == Some("ada"));
     // Onto a live id: AlreadyExists, and the transaction leaves both as they were.
     let other = SessionId::generate()?;
     store.create(&other, &record_with(json!({"x": 1}))).await?;
-    let err = store.rename(&new, &other).await.err().context("rename onto a live id")?;
+    let err = store
+        .rename(&new, &other)
+        .await
+        .err()
+        .context("rename onto a live id")?;
     anyhow::ensure!(err.kind() == ErrorKind::AlreadyExists, "{}", err.chain());
     anyhow::ensure!(store.get(&new).await?.is_some() && store.get(&other).await?.is_some());
     // Twenty renames racing one another: exactly one wins, the session is never lost.
@@ -300,7 +307,10 @@ async fn rename_in_transaction(url: String) -> anyhow::Result<()> {
     for t in &targets {
         live += usize::from(store.get(t).await?.is_some());
     }
-    anyhow::ensure!(live == 1 && store.get(&new).await?.is_none(), "one copy, under the winner");
+    anyhow::ensure!(
+        live == 1 && store.get(&new).await?.is_none(),
+        "one copy, under the winner"
+    );
     Ok(())
 }
 
