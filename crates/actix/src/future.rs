@@ -14,7 +14,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use futures::future::BoxFuture;
 use pin_project_lite::pin_project;
 use sessionbank_cookie::{SessionResponse, Verified};
-use sessionbank_core::{Error, ErrorKind, Operation, SessionHandle};
+use sessionbank_core::{Error, SessionHandle};
 
 use crate::config::SessionConfig;
 
@@ -60,18 +60,7 @@ impl Finish {
         let headers = self.response().save().await?;
         headers
             .iter()
-            .map(|header| {
-                let invalid = || {
-                    Error::new(
-                        ErrorKind::InvalidInput,
-                        Operation::Cookie,
-                        "the session cookie or token is not a valid header; check the cookie name, path and domain",
-                    )
-                };
-                let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| invalid())?;
-                let value = HeaderValue::from_str(&header.value).map_err(|_| invalid())?;
-                Ok((name, value))
-            })
+            .map(|header| header.to_parts(HeaderName::from_bytes, HeaderValue::from_str))
             .collect()
     }
 }

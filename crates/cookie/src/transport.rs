@@ -273,6 +273,47 @@ pub struct ResponseHeader {
     pub value: String,
 }
 
+impl ResponseHeader {
+    /// The header as a web framework's name and value types, built by `name` and `value`
+    /// (e.g. `http::HeaderName::from_bytes` and `http::HeaderValue::from_str`): the one
+    /// conversion every adapter makes.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`] when the framework refuses the name or the value (a cookie
+    /// name, path or domain with characters a header cannot carry).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_cookie::ResponseHeader;
+    ///
+    /// let header = ResponseHeader { name: "x-session-token".into(), value: "abc".into() };
+    /// let (name, value) = header.to_parts(
+    ///     |n| std::str::from_utf8(n).map(str::to_owned),
+    ///     |v| if v.contains('\n') { Err(()) } else { Ok(v.to_owned()) },
+    /// )?;
+    /// assert_eq!((name.as_str(), value.as_str()), ("x-session-token", "abc"));
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub fn to_parts<N, V, A, B>(
+        &self,
+        name: impl FnOnce(&[u8]) -> std::result::Result<N, A>,
+        value: impl FnOnce(&str) -> std::result::Result<V, B>,
+    ) -> Result<(N, V)> {
+        let invalid = || {
+            Error::new(
+                ErrorKind::InvalidInput,
+                Operation::Cookie,
+                "the session cookie or token is not a valid header; check the cookie name, path and domain",
+            )
+        };
+        let name = name(self.name.as_bytes()).map_err(|_| invalid())?;
+        let value = value(&self.value).map_err(|_| invalid())?;
+        Ok((name, value))
+    }
+}
+
 impl fmt::Debug for ResponseHeader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseHeader")

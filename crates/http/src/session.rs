@@ -393,18 +393,7 @@ impl Session {
         .await?;
         headers
             .iter()
-            .map(|header| {
-                let invalid = || {
-                    Error::new(
-                        ErrorKind::InvalidInput,
-                        Operation::Cookie,
-                        "the session cookie or token is not a valid header; check the cookie name, path and domain",
-                    )
-                };
-                let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| invalid())?;
-                let value = HeaderValue::from_str(&header.value).map_err(|_| invalid())?;
-                Ok((name, value))
-            })
+            .map(|header| header.to_parts(HeaderName::from_bytes, HeaderValue::from_str))
             .collect()
     }
 }
