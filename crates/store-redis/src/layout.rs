@@ -117,11 +117,7 @@ pub(crate) fn encode_into(record: &Record, out: &mut Vec<u8>) -> Result<(), &'st
         None => token(out, b""),
     }
     match &record.owner {
-        Some(o) => {
-            out.extend_from_slice(itoa::Buffer::new().format(o.len() + 1).as_bytes());
-            out.extend_from_slice(b":=");
-            out.extend_from_slice(o.as_bytes());
-        }
+        Some(o) => write_owner_token(out, o),
         None => token(out, b""),
     }
     for (k, v) in &record.data {
@@ -152,12 +148,17 @@ pub(crate) fn number_token_bytes(n: i64) -> Vec<u8> {
     out
 }
 
-/// An owner as its token (`LEN:=OWNER`), for the update script.
-pub(crate) fn owner_token_bytes(owner: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(owner.len() + 8);
+/// Appends an owner's token: `LEN:=OWNER`.
+fn write_owner_token(out: &mut Vec<u8>, owner: &str) {
     out.extend_from_slice(itoa::Buffer::new().format(owner.len() + 1).as_bytes());
     out.extend_from_slice(b":=");
     out.extend_from_slice(owner.as_bytes());
+}
+
+/// An owner as its token (`LEN:=OWNER`), for the update script.
+pub(crate) fn owner_token_bytes(owner: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(owner.len() + 8);
+    write_owner_token(&mut out, owner);
     out
 }
 
