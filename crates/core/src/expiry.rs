@@ -141,6 +141,43 @@ impl ExpiryPolicy {
         past_absolute || past_expiry
     }
 
+    /// The expiry a write at `now` should store, or `None` to keep the stored one.
+    ///
+    /// A request that changes data writes anyway, but it moves the expiry by the same rule as
+    /// a [`touch`](Self::needs_touch): only when less than `touch_below` of the idle timeout
+    /// remains. So a busy session is not given a new expiry, and the browser a new cookie, on
+    /// every request; `touch_below(1.0)` restores that. The expiry also moves when it should
+    /// come sooner (a shorter timeout since it was stored) or changes kind (browser session
+    /// to dated, or back).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessionbank_core::{ExpiryPolicy, Record, Timestamp};
+    ///
+    /// let hour = Duration::from_secs(3600);
+    /// let policy = ExpiryPolicy::new().idle(10 * hour).no_absolute();
+    /// let t0 = Timestamp::from_millis(0);
+    /// let mut record = Record::new(t0);
+    /// record.expires_at = policy.expiry_for(&record, t0);
+    /// assert_eq!(policy.expiry_change(&record, t0 + hour), None); // 9 h of 10 left: keep
+    /// assert_eq!(
+    ///     policy.expiry_change(&record, t0 + 6 * hour),
+    ///     Some(Some(t0 + 16 * hour)) // 4 h left: move
+    /// );
+    /// ```
+    pub fn expiry_change(&self, record: &Record, now: Timestamp) -> Option<Option<Timestamp>> {
+        let new = self.expiry_for(record, now);
+        match (record.expires_at, new) {
+            (None, None) => None,
+            (Some(current), Some(next)) if next >= current && !self.needs_touch(record, now) => {
+                None
+            }
+            _ => Some(new),
+        }
+    }
+
     /// Whether a request at `now` that changed nothing should still `touch` the session.
     pub fn needs_touch(&self, record: &Record, now: Timestamp) -> bool {
         let Some(new_expiry) = self.expiry_for(record, now) else {

@@ -604,8 +604,9 @@ impl SessionHandle {
     /// - Untouched session: no store call, [`Outcome::Unchanged`].
     /// - New session with data or an owner: `create` under a fresh id (another on
     ///   `AlreadyExists`), [`Outcome::SetCookie`]. Without either: nothing is stored.
-    /// - Existing session with changes: one `update` with the changed and removed keys and the
-    ///   policy's new expiry; without changes, a `touch` if the policy wants one. `SetCookie`
+    /// - Existing session with changes: one `update` with the changed and removed keys, and a
+    ///   new expiry only when the policy wants one ([`ExpiryPolicy::expiry_change`]); without
+    ///   changes, a `touch` if the policy wants one. `SetCookie`
     ///   when the id or the expiry changed, `Unchanged` otherwise.
     /// - Destroyed (here, or by another request as `update`/`touch` found): `ClearCookie`.
     ///
@@ -710,19 +711,20 @@ impl SessionHandle {
                 if owner_changed {
                     patch.owner = Some(state.record.owner.clone());
                 }
-                let expires_at = self.inner.policy.expiry_for(&state.record, now);
                 if !patch.is_empty() {
+                    let change = self.inner.policy.expiry_change(&state.record, now);
+                    patch.expires_at = change;
                     Plan::Update {
                         id,
-                        patch: patch.expire_at(expires_at),
-                        expires_at,
+                        patch,
+                        expires_at: change.unwrap_or(old_expiry),
                         old_expiry,
                         id_changed,
                     }
                 } else if self.inner.policy.needs_touch(&state.record, now) {
                     Plan::Touch {
                         id,
-                        expires_at,
+                        expires_at: self.inner.policy.expiry_for(&state.record, now),
                         old_expiry,
                         id_changed,
                     }
@@ -1121,6 +1123,55 @@ mod tests {
         assert_eq!(f.store.calls("update"), 0);
         let record = f.handle.get(&id).await.unwrap().unwrap();
         assert_eq!(record.expires_at, Some(expected));
+    }
+
+    #[tokio::test]
+    async fn writes_move_the_expiry_only_below_the_threshold() {
+        let f = Fixture::new(idle_policy());
+        let id = f.saved("a", 1).await;
+        let first_expiry = f.handle.get(&id).await.unwrap().unwrap().expires_at;
+
+        f.clock.advance(5 * MIN); // 25 of 30 minutes left: the data is written, the expiry kept
+        let s = f.session(Some(id));
+        s.insert("a", 2).await.unwrap();
+        assert_eq!(s.finish().await.unwrap(), Outcome::Unchanged);
+        let record = f.handle.get(&id).await.unwrap().unwrap();
+        assert_eq!((record.data["a"].clone(), record.expires_at), (2.into(), first_expiry));
+        assert_eq!(record.last_access, f.clock.now());
+
+        f.clock.advance(11 * MIN); // 14 left: the expiry moves and the cookie is sent again
+        let s = f.session(Some(id));
+        s.insert("a", 3).await.unwrap();
+        let expected = Some(f.clock.now() + 30 * MIN);
+        assert_eq!(
+            s.finish().await.unwrap(),
+            Outcome::SetCookie {
+                id,
+                expires_at: expected
+            }
+        );
+        let record = f.handle.get(&id).await.unwrap().unwrap();
+        assert_eq!((record.data["a"].clone(), record.expires_at), (3.into(), expected));
+        assert_eq!(f.store.calls("update"), 2);
+        assert_eq!(f.store.calls("touch"), 0);
+
+        // A shorter idle timeout than the stored expiry allows moves it sooner at once.
+        let strict = Fixture {
+            policy: ExpiryPolicy::new().idle(10 * MIN).no_absolute(),
+            ..f
+        };
+        let s = strict.session(Some(id));
+        s.insert("a", 4).await.unwrap();
+        let sooner = Some(strict.clock.now() + 10 * MIN);
+        assert_eq!(
+            s.finish().await.unwrap(),
+            Outcome::SetCookie {
+                id,
+                expires_at: sooner
+            }
+        );
+        let stored = strict.handle.get(&id).await.unwrap().unwrap().expires_at;
+        assert_eq!(stored, sooner);
     }
 
     #[tokio::test]

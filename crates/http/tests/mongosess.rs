@@ -246,9 +246,10 @@ async fn expire_makes_a_browser_session_cookie_and_keeps_the_store_expiry() {
         "data kept"
     );
 
-    // The choice sticks: a later write that moves the expiry refreshes the cookie still
-    // without Max-Age; the marker stays out of get_all.
-    app.clock.advance(MIN);
+    // The choice sticks: a later write that moves the expiry (16 minutes on, under half the
+    // idle timeout left) refreshes the cookie still without Max-Age; the marker stays out of
+    // get_all.
+    app.clock.advance(16 * MIN);
     let session = app.sessions().start(&request("GET", "/", Some(&cookie)));
     session.set(json!({"a": 100})).await.unwrap();
     assert_eq!(
@@ -301,9 +302,16 @@ async fn expire_makes_a_browser_session_cookie_and_keeps_the_store_expiry() {
 async fn a_persistent_session_keeps_max_age_without_expire() {
     let app = TestApp::new();
     let cookie = seeded(&app).await;
+    // A write with most of the idle timeout left keeps the expiry: no new cookie.
     app.clock.advance(MIN);
     let session = app.sessions().start(&request("GET", "/", Some(&cookie)));
     session.set(json!({"a": 2})).await.unwrap();
+    let reply = commit(session).await;
+    assert!(reply.set_cookies.is_empty(), "{reply:?}");
+    // One with less than half left moves it, and the cookie comes again with Max-Age.
+    app.clock.advance(15 * MIN);
+    let session = app.sessions().start(&request("GET", "/", Some(&cookie)));
+    session.set(json!({"a": 3})).await.unwrap();
     let reply = commit(session).await;
     assert!(reply.set_cookie().contains("Max-Age=1800"), "{reply:?}");
 }

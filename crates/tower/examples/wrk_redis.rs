@@ -10,7 +10,9 @@
 //! cargo run --release -p sessionbank-tower --example wrk_redis
 //! ```
 //!
-//! `SESSIONBANK_WRK_ONLY=ours` (or `raw`) loads one app alone, once, for a profiler.
+//! `SESSIONBANK_WRK_ONLY=ours` (or `raw`) loads one app alone, once, for a profiler;
+//! `SESSIONBANK_WRK_STORE_OPTIONS=…` adds URL options to the store's (`a=b&c=d`). Each round
+//! also prints the CPU time per request of Redis, the app and wrk (from `/proc`).
 //!
 //! Where the time goes (2-core machine, wrk, both apps and Redis sharing it; CPU time of each
 //! process from `/proc/PID/stat` over 2 s of `SESSIONBANK_WRK_ONLY` runs, per request):
@@ -116,6 +118,82 @@ fn commands_per_request(server: &RedisServer, requests: f64) -> String {
     shown.join(" ")
 }
 
+/// CPU seconds (user + system) that process `pid` has used, and that its waited-for children
+/// used, from `/proc/PID/stat` (fields 14–17, in clock ticks of 1/100 s, Linux's `USER_HZ`).
+fn cpu_seconds(pid: u32) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name may hold spaces; the fields after it are space-separated.
+    let fields: Vec<f64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().map(|f| f.parse().unwrap_or(0.0)).collect())
+        .unwrap_or_default();
+    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0.0) / 100.0;
+    (field(14) + field(15), field(16) + field(17))
+}
+
+/// CPU time per request of Redis, the app (this process) and wrk over one run, in µs.
+#[derive(Default, Clone, Copy)]
+struct CpuPerRequest {
+    redis: f64,
+    app: f64,
+    wrk: f64,
+}
+
+impl CpuPerRequest {
+    fn total(self) -> f64 {
+        self.redis + self.app + self.wrk
+    }
+
+    fn scaled(self, by: f64) -> Self {
+        Self {
+            redis: self.redis * by,
+            app: self.app * by,
+            wrk: self.wrk * by,
+        }
+    }
+
+    fn add(&mut self, other: Self) {
+        self.redis += other.redis;
+        self.app += other.app;
+        self.wrk += other.wrk;
+    }
+}
+
+impl std::fmt::Display for CpuPerRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.1} µs (redis {:.1}, app {:.1}, wrk {:.1})",
+            self.total(),
+            self.redis,
+            self.app,
+            self.wrk
+        )
+    }
+}
+
+/// Runs wrk against `addr` and measures the CPU each process spent on it.
+fn measured_wrk(addr: SocketAddr, cookie: &str, redis_pids: &[i32]) -> (f64, f64, CpuPerRequest) {
+    let redis_cpu = || -> f64 {
+        redis_pids
+            .iter()
+            .filter_map(|p| u32::try_from(*p).ok())
+            .map(|p| cpu_seconds(p).0)
+            .sum()
+    };
+    let me = std::process::id();
+    let (redis_before, (app_before, children_before)) = (redis_cpu(), cpu_seconds(me));
+    let (rate, requests) = wrk(addr, cookie);
+    let (redis_after, (app_after, children_after)) = (redis_cpu(), cpu_seconds(me));
+    let per = |seconds: f64| seconds * 1e6 / requests;
+    let cpu = CpuPerRequest {
+        redis: per(redis_after - redis_before),
+        app: per(app_after - app_before),
+        wrk: per(children_after - children_before),
+    };
+    (rate, requests, cpu)
+}
+
 /// Runs wrk against `addr` with `cookie`; returns its Requests/sec and how many requests it sent.
 fn wrk(addr: SocketAddr, cookie: &str) -> (f64, f64) {
     let program = require_program("wrk", "wrk");
@@ -151,7 +229,11 @@ fn main() -> ExitCode {
         .build()
         .unwrap();
     let (ours, raw) = runtime.block_on(async {
-        let store = RedisStore::connect(&format!("{}?prefix=bench:", server.url()))
+        // `SESSIONBANK_WRK_STORE_OPTIONS=a=b&c=d`: more URL options for the store.
+        let extra = std::env::var("SESSIONBANK_WRK_STORE_OPTIONS")
+            .map(|o| format!("&{o}"))
+            .unwrap_or_default();
+        let store = RedisStore::connect(&format!("{}?prefix=bench:{extra}", server.url()))
             .await
             .unwrap();
         let layer = SessionLayer::new(StoreHandle::new(store), KeyRing::generate().unwrap())
@@ -179,16 +261,19 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let (mut ours_total, mut raw_total) = (0.0, 0.0);
+    let (mut ours_cpu, mut raw_cpu) = (CpuPerRequest::default(), CpuPerRequest::default());
+    let redis_pids = server.guard().pids();
     server.cli(&["config", "resetstat"]);
     for round in 1..=ROUNDS {
-        let (a, requests) = wrk(ours, &cookie);
+        let (a, requests, a_cpu) = measured_wrk(ours, &cookie, &redis_pids);
         let ours_commands = commands_per_request(&server, requests);
-        let (b, requests) = wrk(raw, &cookie);
+        let (b, requests, b_cpu) = measured_wrk(raw, &cookie, &redis_pids);
         let raw_commands = commands_per_request(&server, requests);
         println!(
             "round {round}: sessionbank {a:>9.0} req/s   raw redis {b:>9.0} req/s   ratio {:.2}",
             a / b
         );
+        println!("  CPU per request: sessionbank {a_cpu}; raw {b_cpu}");
         if round == 1 {
             println!(
                 "  redis commands per request (those inside scripts too): sessionbank {ours_commands}; raw {raw_commands}"
@@ -196,12 +281,23 @@ fn main() -> ExitCode {
         }
         ours_total += a;
         raw_total += b;
+        ours_cpu.add(a_cpu);
+        raw_cpu.add(b_cpu);
     }
     let rounds = ROUNDS as f64;
     let (a, b) = (ours_total / rounds, raw_total / rounds);
     println!(
         "mean:    sessionbank {a:>9.0} req/s   raw redis {b:>9.0} req/s   ratio {:.2} (target >= 0.90)",
         a / b
+    );
+    // On a machine whose cores all serve this run, throughput follows the CPU each request
+    // costs in all three processes together; that ratio is steadier than the rates when
+    // something else takes CPU in one round.
+    println!(
+        "CPU per request, mean of rounds: sessionbank {}; raw {}; raw/sessionbank {:.2}",
+        ours_cpu.scaled(1.0 / rounds),
+        raw_cpu.scaled(1.0 / rounds),
+        raw_cpu.total() / ours_cpu.total()
     );
     drop(runtime);
     drop(server);
