@@ -51,6 +51,77 @@ pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest key prefix accepted.
 const MAX_PREFIX: usize = 128;
 
+/// How sessions are kept in Redis: the URL option `layout=string` (the default) or
+/// `layout=hash`, or [`RedisStoreBuilder::layout`].
+///
+/// The two layouts write different keys (`PREFIX s:ID` and `PREFIX h:ID`, and owner sets of
+/// their own), so two stores with the same prefix and different layouts never see each other's
+/// sessions. See `docs.md` ("Storage layout") for both.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_store_redis::{Layout, RedisStoreBuilder};
+///
+/// let b = RedisStoreBuilder::from_url_str("redis://127.0.0.1:6379/0?layout=hash")?;
+/// assert_eq!(b.key_layout(), Layout::Hash);
+/// assert_eq!(Layout::default(), Layout::String);
+/// assert_eq!("hash".parse::<Layout>().ok(), Some(Layout::Hash));
+/// # Ok::<(), sessionbank_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// One string per session (`PREFIX s:ID`) holding length-prefixed tokens; `update` and
+    /// `touch` are one Lua script (`EVALSHA`).
+    #[default]
+    String,
+    /// One hash per session (`PREFIX h:ID`): meta fields `c`, `a`, `e`, `o` and a field `.KEY`
+    /// per data key; `update` and `touch` are one `MULTI … EXEC` of native commands, no Lua.
+    Hash,
+}
+
+impl Layout {
+    /// The option's value: `string` or `hash`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(sessionbank_store_redis::Layout::Hash.as_str(), "hash");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layout::String => "string",
+            Layout::Hash => "hash",
+        }
+    }
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Layout {
+    type Err = sessionbank_core::Error;
+
+    /// `string` or `hash`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) naming the option and the
+    /// values it accepts.
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "string" => Ok(Layout::String),
+            "hash" => Ok(Layout::Hash),
+            other => Err(error::config(format!(
+                "the layout option must be `string` or `hash`, not `{other}`"
+            ))),
+        }
+    }
+}
+
 /// Which kind of deployment the store talks to.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Topology {
@@ -95,6 +166,7 @@ pub struct RedisStoreBuilder {
     pub(crate) response_timeout: Duration,
     pub(crate) connections: usize,
     pub(crate) browser_idle: Duration,
+    pub(crate) layout: Layout,
     pub(crate) target: String,
 }
 
@@ -110,6 +182,7 @@ impl fmt::Debug for RedisStoreBuilder {
             .field("response_timeout", &self.response_timeout)
             .field("connections", &self.connections)
             .field("browser_idle", &self.browser_idle)
+            .field("layout", &self.layout)
             .finish()
     }
 }
@@ -221,6 +294,7 @@ impl RedisStoreBuilder {
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             connections: 1,
             browser_idle: DEFAULT_BROWSER_IDLE,
+            layout: Layout::String,
             target: format!("redis://{host}:{port}/0"),
         }
     }
@@ -273,7 +347,8 @@ impl RedisStoreBuilder {
 
     /// Reads a parsed store URL and takes its options out of `options`: the hosts after the
     /// first of a multi-host URL (which [`Registry::connect`](sessionbank_core::Registry::connect)
-    /// splits off), `prefix` (default `sessionbank:`), `connect_timeout` and
+    /// splits off), `prefix` (default `sessionbank:`), `layout` (`string`, the default, or
+    /// `hash`: see [`Layout`]), `connect_timeout` and
     /// `response_timeout` (default 5 s each), `nodes` (more `host:port` seeds,
     /// comma-separated, for cluster and sentinel URLs), and for `rediss://` only `tls_ca` (a
     /// PEM file of the CAs to trust instead of the system's roots) or `tls_insecure=true` (no
@@ -410,8 +485,12 @@ impl RedisStoreBuilder {
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             connections: 1,
             browser_idle: common.browser_idle,
+            layout: Layout::String,
             target: redact_url(url),
         };
+        if let Some(layout) = options.take("layout") {
+            builder.layout = layout.parse()?;
+        }
         if let Some(prefix) = options.take("prefix") {
             validate_prefix(&prefix)?;
             builder.prefix = prefix;
@@ -506,6 +585,33 @@ impl RedisStoreBuilder {
     pub fn response_timeout(mut self, timeout: Duration) -> Self {
         self.response_timeout = timeout;
         self
+    }
+
+    /// How sessions are kept: [`Layout::String`] (the default; URL option `layout=string`) or
+    /// [`Layout::Hash`] (`layout=hash`): a hash per session whose `update` and `touch` are
+    /// native commands in one `MULTI … EXEC` instead of a Lua script.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_store_redis::{Layout, RedisStoreBuilder};
+    ///
+    /// let b = RedisStoreBuilder::standalone("h", 6379).layout(Layout::Hash);
+    /// assert_eq!(b.key_layout(), Layout::Hash);
+    /// ```
+    #[must_use]
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// The layout (see [`layout`](Self::layout)).
+    ///
+    /// # Examples
+    ///
+    /// See [`layout`](Self::layout).
+    pub fn key_layout(&self) -> Layout {
+        self.layout
     }
 
     /// How many multiplexed connections to open (default 1, at most 64; the pool size):
@@ -771,8 +877,8 @@ impl RedisStoreBuilder {
 
 impl RedisStore {
     /// The registry entry for `redis://`, `rediss://`, `redis+cluster://` and
-    /// `redis+sentinel://` (options: `prefix`, `connect_timeout`, `response_timeout`, `nodes`,
-    /// `tls_ca` and `tls_insecure` (`rediss://`), and the common `browser_idle`; Redis expires sessions itself, so no janitor runs).
+    /// `redis+sentinel://` (options: `prefix`, `layout`, `connect_timeout`, `response_timeout`,
+    /// `connections`, `nodes`, `tls_ca` and `tls_insecure` (`rediss://`), and the common `browser_idle`; Redis expires sessions itself, so no janitor runs).
     ///
     /// # Examples
     ///

@@ -10,23 +10,37 @@
 //! - `PREFIX o:{OWNER}`: a set of the owner's session ids (a hash tag, so one slot), whose TTL
 //!   reaches the deadline of its longest-lived session; ids of sessions that died or changed
 //!   owner are pruned when the set is read.
+//!
+//! The hash layout (`hash.rs`) names its keys `PREFIX h:ID` and `PREFIX o:{OWNER}:h`: a store
+//! of either layout reads only its own keys, whatever the other's prefix.
 
 use sessionbank_core::{Data, Record, SessionId, Timestamp};
 
-/// Key names under one prefix.
+use crate::config::Layout;
+
+/// Key names under one prefix, for one layout.
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
     prefix: String,
     session_start: String,
     owner_start: String,
+    /// What follows `{OWNER}` in an owner set's key: nothing (string layout) or `:h` (hash
+    /// layout). A string-layout owner key ends in `}` and a hash-layout one in `}:h`, and no
+    /// prefix holds a `{`, so no two stores (of any prefixes and layouts) share an owner set.
+    owner_end: &'static str,
 }
 
 impl Keys {
-    pub(crate) fn new(prefix: &str) -> Self {
+    pub(crate) fn new(prefix: &str, layout: Layout) -> Self {
+        let (session, owner_end) = match layout {
+            Layout::String => ("s:", ""),
+            Layout::Hash => ("h:", ":h"),
+        };
         Self {
             prefix: prefix.to_owned(),
-            session_start: format!("{prefix}s:"),
+            session_start: format!("{prefix}{session}"),
             owner_start: format!("{prefix}o:"),
+            owner_end,
         }
     }
 
@@ -34,7 +48,7 @@ impl Keys {
         &self.prefix
     }
 
-    /// `PREFIX s:ID`.
+    /// `PREFIX s:ID` (string layout) or `PREFIX h:ID` (hash layout).
     pub(crate) fn session(&self, id: &SessionId) -> String {
         let mut key = String::with_capacity(self.session_start.len() + id.as_str().len());
         key.push_str(&self.session_start);
@@ -42,9 +56,9 @@ impl Keys {
         key
     }
 
-    /// `PREFIX o:{OWNER}`.
+    /// `PREFIX o:{OWNER}` (string layout) or `PREFIX o:{OWNER}:h` (hash layout).
     pub(crate) fn owner(&self, owner: &str) -> String {
-        format!("{}{{{owner}}}", self.owner_start)
+        format!("{}{{{owner}}}{}", self.owner_start, self.owner_end)
     }
 
     /// The `SCAN MATCH` pattern of session keys (the prefix holds no glob character).
@@ -66,6 +80,7 @@ impl Keys {
     /// Whether `key` is an owner set of this store.
     pub(crate) fn is_owner_key(&self, key: &str) -> bool {
         key.strip_prefix(&self.owner_start)
+            .and_then(|rest| rest.strip_suffix(self.owner_end))
             .is_some_and(|rest| rest.starts_with('{') && rest.ends_with('}') && rest.len() >= 2)
     }
 }
@@ -250,7 +265,7 @@ fn digits(bytes: &[u8]) -> Option<u64> {
     })
 }
 
-fn millis(bytes: &[u8]) -> Result<Timestamp, &'static str> {
+pub(crate) fn millis(bytes: &[u8]) -> Result<Timestamp, &'static str> {
     let (negative, magnitude) = match bytes.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, bytes),
@@ -262,7 +277,7 @@ fn millis(bytes: &[u8]) -> Result<Timestamp, &'static str> {
 }
 
 /// The owner token: empty for none, `=` then the owner.
-fn owner_of(bytes: &[u8]) -> Result<Option<String>, &'static str> {
+pub(crate) fn owner_of(bytes: &[u8]) -> Result<Option<String>, &'static str> {
     match bytes.split_first() {
         None => Ok(None),
         Some((b'=', rest)) => String::from_utf8(rest.to_vec())
@@ -411,13 +426,34 @@ mod tests {
 
     #[test]
     fn keys_of_a_longer_prefix_are_not_ours() {
-        let keys = Keys::new("app:");
-        let other = Keys::new("app:s:");
+        let keys = Keys::new("app:", Layout::String);
+        let other = Keys::new("app:s:", Layout::String);
         let id = SessionId::generate().unwrap();
         assert_eq!(keys.id_of_session(&keys.session(&id)), Some(id));
         assert_eq!(keys.id_of_session(&other.session(&id)), None);
         assert!(keys.is_owner_key(&keys.owner("x}y")));
-        assert!(!keys.is_owner_key(&Keys::new("app:o:").owner("x")));
+        assert!(!keys.is_owner_key(&Keys::new("app:o:", Layout::String).owner("x")));
+    }
+
+    #[test]
+    fn the_layouts_never_share_a_key() {
+        let id = SessionId::generate().unwrap();
+        let string = Keys::new("app:", Layout::String);
+        let hash = Keys::new("app:", Layout::Hash);
+        assert_eq!(hash.session(&id), format!("app:h:{}", id.as_str()));
+        assert_eq!(hash.owner("ada"), "app:o:{ada}:h");
+        assert_eq!(hash.id_of_session(&string.session(&id)), None);
+        assert_eq!(string.id_of_session(&hash.session(&id)), None);
+        assert!(!string.is_owner_key(&hash.owner("ada")));
+        assert!(!hash.is_owner_key(&string.owner("ada")));
+        assert!(hash.is_owner_key(&hash.owner("a}b")));
+        // A string store whose prefix ends where the hash layout's kind letter starts.
+        for other in ["app:h", "app:h:", "app:o:", "app:o"] {
+            let string = Keys::new(other, Layout::String);
+            assert_ne!(string.owner("ada"), hash.owner("ada"));
+            assert_ne!(string.owner("ada:h"), hash.owner("ada"));
+            assert_eq!(hash.id_of_session(&string.session(&id)), None);
+        }
     }
 
     #[test]

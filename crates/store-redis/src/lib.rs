@@ -10,6 +10,9 @@
 //! indexed in a set per owner. `all`, `length` and `clear` walk every master with `SCAN`,
 //! restricted to the store's key prefix.
 //!
+//! A second layout, `layout=hash` ([`Layout::Hash`]), keeps a hash per session instead, so that
+//! `update` and `touch` are native commands in one `MULTI … EXEC` rather than a script.
+//!
 //! The connection is redis-rs's multiplexed one, opened on first use and replaced after an
 //! error that means it is gone (for Sentinel: the master moved, so the sentinels are asked
 //! again); for a cluster, redis-rs's cluster connection, which follows MOVED and ASK.
@@ -37,12 +40,13 @@
 mod config;
 mod conn;
 mod error;
+mod hash;
 mod layout;
 mod scripts;
 mod store;
 
 pub use config::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_PREFIX, DEFAULT_RESPONSE_TIMEOUT, RedisStoreBuilder,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_PREFIX, DEFAULT_RESPONSE_TIMEOUT, Layout, RedisStoreBuilder,
 };
 pub use store::{RedisStore, SCAN_COUNT};
 

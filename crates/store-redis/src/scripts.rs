@@ -176,3 +176,85 @@ return 1
 ",
     )
 });
+
+// The hash layout (`hash.rs`): these serve the rare operations only; `update` and `touch` are
+// native commands in one MULTI … EXEC.
+
+/// Creates a session in the hash layout unless a live one has the id: KEYS[1] the hash;
+/// ARGV[1] now (ms), ARGV[2] browser_idle (ms), ARGV[3] the new deadline, then the fields and
+/// values to write. A hash without `c` (a zombie that an update of a gone session left) or one
+/// whose deadline has passed is replaced, never inherited. Returns 1 (created) or 0 (a live
+/// session has the id).
+pub(crate) static HASH_CREATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local m = redis.call('HMGET', KEYS[1], 'c', 'a', 'e')
+if m[1] then
+  local deadline = tonumber(m[3])
+  if not deadline then deadline = (tonumber(m[2]) or 0) + tonumber(ARGV[2]) end
+  if deadline > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('DEL', KEYS[1])
+local n = #ARGV
+local i = 4
+while i <= n do
+  local last = math.min(i + 199, n)
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, last))
+  i = last + 1
+end
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1
+",
+    )
+});
+
+/// Renames within one server in the hash layout: KEYS[1] old, KEYS[2] new; ARGV[1] now,
+/// ARGV[2] now + browser_idle. Returns what [`RENAME`] returns: `{0}` (old gone), `{-1}` (new
+/// taken) or `{1, deadline, owner content}`. `RENAME` moves the hash whole (a zombie at the new
+/// id is overwritten), then last access and the TTL are set.
+pub(crate) static HASH_RENAME: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local m = redis.call('HMGET', KEYS[1], 'c', 'e', 'o')
+if not m[1] then return {0} end
+if redis.call('HEXISTS', KEYS[2], 'c') == 1 then return {-1} end
+redis.call('RENAME', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[2], 'a', ARGV[1])
+local deadline = m[2]
+if not deadline or deadline == '' then deadline = ARGV[2] end
+redis.call('PEXPIREAT', KEYS[2], deadline)
+return {1, deadline, m[3] or ''}
+",
+    )
+});
+
+/// Cluster rename in the hash layout, last step (the old id's slot): deletes KEYS[1] only if
+/// its fields and values are still exactly ARGV (field, value, field, value, …). Returns 1
+/// (deleted), 0 (already gone) or -1 (changed meanwhile).
+pub(crate) static HASH_DELETE_IF_UNCHANGED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local now = redis.call('HGETALL', KEYS[1])
+if #now == 0 then return 0 end
+if #now ~= #ARGV then return -1 end
+local want = {}
+for i = 1, #ARGV, 2 do want[ARGV[i]] = ARGV[i + 1] end
+for i = 1, #now, 2 do
+  if want[now[i]] ~= now[i + 1] then return -1 end
+end
+return redis.call('DEL', KEYS[1])
+",
+    )
+});
+
+/// After an update found the session gone (the hash layout's zombie path, rare): gives the
+/// hash the update left behind at most ARGV[1] ms to live, unless it is a live session again
+/// (has `c`). Needed when the update's `PEXPIREAT … XX` met an earlier zombie, which has a TTL.
+pub(crate) static HASH_CAP_ZOMBIE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HEXISTS', KEYS[1], 'c') == 1 then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[1], 'LT')
+",
+    )
+});

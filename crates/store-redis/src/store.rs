@@ -1,5 +1,6 @@
 //! The [`Store`] implementation: one string per session, Lua scripts for every
-//! read-modify-write, Redis TTLs for expiry, and a set per owner.
+//! read-modify-write, Redis TTLs for expiry, and a set per owner. The hash layout's own
+//! operations live in `hash.rs`; each `Store` method picks the layout once, here.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -13,7 +14,7 @@ use sessionbank_core::{
     Timestamp, async_trait,
 };
 
-use crate::config::RedisStoreBuilder;
+use crate::config::{Layout, RedisStoreBuilder};
 use crate::conn::Conn;
 use crate::error::{self, BACKEND};
 use crate::layout::{self, Keys};
@@ -50,6 +51,7 @@ pub struct RedisStore {
 pub(crate) struct Inner {
     conn: Conn,
     keys: Keys,
+    layout: Layout,
     browser_idle: Duration,
     target: String,
 }
@@ -58,7 +60,8 @@ impl Inner {
     pub(crate) fn new(conn: Conn, builder: &RedisStoreBuilder) -> Self {
         Self {
             conn,
-            keys: Keys::new(builder.prefix()),
+            keys: Keys::new(builder.prefix(), builder.layout),
+            layout: builder.layout,
             browser_idle: builder.browser_idle,
             target: builder.target().to_owned(),
         }
@@ -71,6 +74,7 @@ impl fmt::Debug for RedisStore {
             .field("target", &self.inner.target)
             .field("prefix", &self.inner.keys.prefix())
             .field("cluster", &self.inner.conn.is_cluster())
+            .field("layout", &self.inner.layout)
             .finish()
     }
 }
@@ -155,19 +159,48 @@ impl RedisStore {
         self.inner.conn.is_cluster()
     }
 
+    /// How this store keeps sessions: [`Layout::String`] or [`Layout::Hash`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use sessionbank_store_redis::{Layout, RedisStore};
+    ///
+    /// # async fn run() -> sessionbank_core::Result<()> {
+    /// let store = RedisStore::connect("redis://127.0.0.1/0?layout=hash").await?;
+    /// assert_eq!(store.layout(), Layout::Hash);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn layout(&self) -> Layout {
+        self.inner.layout
+    }
+
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    pub(crate) fn browser_idle(&self) -> Duration {
+        self.inner.browser_idle
+    }
+
     fn err(&self, operation: Operation, e: redis::RedisError) -> Error {
         error::from_redis(operation, &self.inner.target, e)
     }
 
-    fn corrupt(&self, operation: Operation, what: &'static str) -> Error {
+    pub(crate) fn corrupt(&self, operation: Operation, what: &'static str) -> Error {
         error::corrupt(operation, &self.inner.target, what)
     }
 
-    fn browser_deadline(&self, now: Timestamp) -> i64 {
+    pub(crate) fn browser_deadline(&self, now: Timestamp) -> i64 {
         now.saturating_add(self.inner.browser_idle).as_millis()
     }
 
-    async fn query<T: FromRedisValue>(&self, operation: Operation, cmd: &Cmd) -> Result<T> {
+    pub(crate) async fn query<T: FromRedisValue>(
+        &self,
+        operation: Operation,
+        cmd: &Cmd,
+    ) -> Result<T> {
         let mut attempt = 0;
         loop {
             let result = match self.inner.conn.checkout().await {
@@ -187,7 +220,34 @@ impl RedisStore {
         }
     }
 
-    async fn invoke_typed<T: FromRedisValue>(
+    /// Sends a pipeline (a `MULTI … EXEC` when atomic), with the same re-sending after a
+    /// cluster redirection as [`query`](Self::query): an `ASK`/`MOVED`/`TRYAGAIN` answer to a
+    /// queued command aborts the whole transaction, so nothing of it ran.
+    pub(crate) async fn query_pipeline<T: FromRedisValue>(
+        &self,
+        operation: Operation,
+        pipe: &redis::Pipeline,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            let result = match self.inner.conn.checkout().await {
+                Ok(mut conn) => {
+                    let result = pipe.query_async(&mut conn).await;
+                    if let Err(e) = &result {
+                        self.inner.conn.settle(&conn, e);
+                    }
+                    result
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if self.redirect_again(&e, &mut attempt).await => {}
+                result => return result.map_err(|e| self.err(operation, e)),
+            }
+        }
+    }
+
+    pub(crate) async fn invoke_typed<T: FromRedisValue>(
         &self,
         operation: Operation,
         invocation: &redis::ScriptInvocation<'_>,
@@ -247,8 +307,16 @@ impl RedisStore {
         }
     }
 
-    /// Reads one session and decodes it; `None` when absent or past its deadline.
+    /// Reads one session in this store's layout; `None` when absent or past its deadline.
     async fn read(&self, operation: Operation, id: &SessionId) -> Result<Option<Record>> {
+        match self.inner.layout {
+            Layout::String => self.string_read(operation, id).await,
+            Layout::Hash => self.hash_read(operation, id).await,
+        }
+    }
+
+    /// Reads one session (string layout) and decodes it; `None` when absent or past its deadline.
+    async fn string_read(&self, operation: Operation, id: &SessionId) -> Result<Option<Record>> {
         let key = self.inner.keys.session(id);
         let value: Option<Vec<u8>> = self.query(operation, redis::cmd("GET").arg(&key)).await?;
         let Some(value) = value else {
@@ -262,9 +330,22 @@ impl RedisStore {
         }
     }
 
+    /// Writes a whole record (`set`, `create`) in this store's layout.
+    async fn write(&self, operation: Operation, id: &SessionId, record: &Record) -> Result<()> {
+        match self.inner.layout {
+            Layout::String => self.string_write(operation, id, record).await,
+            Layout::Hash => self.hash_write(operation, id, record).await,
+        }
+    }
+
     /// Writes a whole record with one `SET … PXAT deadline` (`NX` for `create`), then adds it
     /// to its owner's set.
-    async fn write(&self, operation: Operation, id: &SessionId, record: &Record) -> Result<()> {
+    async fn string_write(
+        &self,
+        operation: Operation,
+        id: &SessionId,
+        record: &Record,
+    ) -> Result<()> {
         let key = self.inner.keys.session(id);
         let deadline = record.deadline(self.inner.browser_idle).as_millis();
         let cmd = set_command(&key, record, deadline, operation == Operation::Create).map_err(
@@ -282,7 +363,7 @@ impl RedisStore {
         }
     }
 
-    async fn owner_add(
+    pub(crate) async fn owner_add(
         &self,
         operation: Operation,
         owner: &str,
@@ -316,8 +397,21 @@ impl RedisStore {
         Ok(())
     }
 
-    /// Runs the update script (also `touch`).
+    /// Applies a patch (`update`, `touch`) in this store's layout.
     async fn patch(&self, operation: Operation, id: &SessionId, patch: &Patch) -> Result<()> {
+        match self.inner.layout {
+            Layout::String => self.string_patch(operation, id, patch).await,
+            Layout::Hash => self.hash_patch(operation, id, patch).await,
+        }
+    }
+
+    /// Runs the update script (also `touch`).
+    async fn string_patch(
+        &self,
+        operation: Operation,
+        id: &SessionId,
+        patch: &Patch,
+    ) -> Result<()> {
         let now = Timestamp::now();
         let key = self.inner.keys.session(id);
         let mut invocation = scripts::UPDATE.key(&key);
@@ -438,7 +532,10 @@ impl RedisStore {
             .arg("COUNT")
             .arg(SCAN_COUNT);
         if only_sessions {
-            cmd.arg("TYPE").arg("string");
+            cmd.arg("TYPE").arg(match self.inner.layout {
+                Layout::String => "string",
+                Layout::Hash => "hash",
+            });
         }
         let value: Value = match (node, &self.inner.conn) {
             (Some((host, port)), Conn::Cluster(conn)) => {
@@ -586,10 +683,18 @@ impl Store for RedisStore {
     async fn rename(&self, old: &SessionId, new: &SessionId) -> Result<()> {
         let op = Operation::Rename;
         let (deadline, owner) = if self.is_cluster() {
-            self.rename_cluster(old, new).await?
+            match self.inner.layout {
+                Layout::String => self.rename_cluster(old, new).await?,
+                Layout::Hash => self.hash_rename_cluster(old, new).await?,
+            }
         } else {
             let now = Timestamp::now();
-            let mut invocation = scripts::RENAME.key(self.inner.keys.session(old));
+            // Both scripts take the same arguments and answer alike.
+            let script = match self.inner.layout {
+                Layout::String => &*scripts::RENAME,
+                Layout::Hash => &*scripts::HASH_RENAME,
+            };
+            let mut invocation = script.key(self.inner.keys.session(old));
             invocation
                 .key(self.inner.keys.session(new))
                 .arg(now.as_millis())
@@ -698,14 +803,24 @@ impl Store for RedisStore {
         let op = Operation::Length;
         let mut count = 0u64;
         let pattern = self.inner.keys.session_pattern();
+        let counted = &std::sync::atomic::AtomicU64::new(0);
         self.scan_all(op, &pattern, true, |keys| {
-            count += keys
-                .iter()
+            let ours: Vec<String> = keys
+                .into_iter()
                 .filter(|k| self.inner.keys.id_of_session(k).is_some())
-                .count() as u64;
-            async { Ok(()) }
+                .collect();
+            async move {
+                let n = match self.inner.layout {
+                    Layout::String => ours.len() as u64,
+                    // Zombies (hashes without `c`) are not sessions.
+                    Layout::Hash => self.hash_count_live(op, &ours).await?,
+                };
+                counted.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
         })
         .await?;
+        count += counted.load(std::sync::atomic::Ordering::Relaxed);
         Ok(count)
     }
 
@@ -713,7 +828,9 @@ impl Store for RedisStore {
         let op = Operation::Clear;
         let keys = &self.inner.keys;
         let mut batches = Vec::new();
-        self.scan_all(op, &keys.session_pattern(), false, |page| {
+        // The hash layout walks hashes only: it checks `c` of each before unlinking it.
+        let hash = self.inner.layout == Layout::Hash;
+        self.scan_all(op, &keys.session_pattern(), hash, |page| {
             batches.push(
                 page.into_iter()
                     .filter(|k| keys.id_of_session(k).is_some())
@@ -735,11 +852,15 @@ impl Store for RedisStore {
         let mut removed = 0u64;
         for (i, batch) in batches.into_iter().enumerate() {
             let deletes = batch.iter().map(|k| async move {
+                if hash && i < sessions {
+                    // A zombie is removed but not counted: it was no session.
+                    return self.hash_unlink(op, k).await;
+                }
                 let n: i64 = self.query(op, redis::cmd("UNLINK").arg(k)).await?;
-                Ok::<_, Error>(n)
+                Ok::<_, Error>(n > 0)
             });
             for result in futures::future::join_all(deletes).await {
-                if result? > 0 && i < sessions {
+                if result? && i < sessions {
                     removed += 1;
                 }
             }

@@ -12,9 +12,18 @@ fn main() -> std::process::ExitCode {
     let server = RedisServer::start();
     let url = server.url();
     let tests = common::standalone_tests(&server);
+    let hash_url = url.clone();
     let code = Conformance::new()
         .backend("redis", move |ns: Namespace| {
             let url = format!("{url}?prefix=sbtest:{}:", ns.name);
+            async move {
+                let store = sessionbank_store_redis::RedisStore::connect(&url).await?;
+                Ok(StoreHandle::new(store))
+            }
+        })
+        // The same suite against the hash layout, on the same server.
+        .backend("redis_hash", move |ns: Namespace| {
+            let url = format!("{hash_url}?prefix=sbtest:{}:&layout=hash", ns.name);
             async move {
                 let store = sessionbank_store_redis::RedisStore::connect(&url).await?;
                 Ok(StoreHandle::new(store))

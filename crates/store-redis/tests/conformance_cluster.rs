@@ -72,6 +72,61 @@ async fn spreads_over_every_master(url: String, ports: Vec<u16>) -> anyhow::Resu
     Ok(())
 }
 
+/// The hash layout on a cluster: sessions on every master, `update` (a MULTI … EXEC) on each,
+/// `all`/`length`/`clear` over all three, and a rename across slots.
+async fn hash_spreads_over_every_master(url: String, ports: Vec<u16>) -> anyhow::Result<()> {
+    let store = RedisStore::connect(&format!("{url}?prefix=sbch:{}:&layout=hash", random_name()))
+        .await
+        .map_err(|e| anyhow!("{}", e.chain()))?;
+    let now = Timestamp::now();
+    let mut ids = Vec::new();
+    for _ in 0..60 {
+        let id = SessionId::generate()?;
+        store
+            .create(
+                &id,
+                &Record::new(now)
+                    .expiring_at(now + Duration::from_secs(3600))
+                    .owned_by("ada"),
+            )
+            .await?;
+        store
+            .update(
+                &id,
+                &sessionbank_core::Patch::new().set("n", serde_json::json!(1)),
+            )
+            .await?;
+        ids.push(id);
+    }
+    let mut per_node = Vec::new();
+    for port in &ports {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}h:*", store.prefix()))
+            .query_async(&mut conn)
+            .await?;
+        per_node.push(keys.len());
+    }
+    ensure!(
+        per_node.iter().all(|n| *n > 0),
+        "60 random ids land on every master: {per_node:?}"
+    );
+    ensure!(store.length().await? == 60);
+    ensure!(store.owned_by("ada").await?.len() == 60);
+    let renamed = SessionId::generate()?;
+    store.rename(&ids[0], &renamed).await?;
+    let moved = store
+        .get(&renamed)
+        .await?
+        .ok_or_else(|| anyhow!("the renamed session is there"))?;
+    ensure!(moved.data["n"] == 1 && store.get(&ids[0]).await?.is_none());
+    ensure!(store.owned_by("ada").await?.len() == 60);
+    ensure!(store.clear().await? == 60);
+    ensure!(store.length().await? == 0);
+    Ok(())
+}
+
 /// The registry path: one seed in the authority, the others in `nodes`.
 async fn registry_with_nodes(ports: Vec<u16>) -> anyhow::Result<()> {
     let mut registry = Registry::new();
@@ -131,15 +186,30 @@ fn main() -> std::process::ExitCode {
             })
         },
         {
+            let (url, ports) = (url.clone(), ports.clone());
+            trial("hash_layout_spreads_over_every_master", move || {
+                block_on(hash_spreads_over_every_master(url, ports))
+            })
+        },
+        {
             let ports = ports.clone();
             trial("registry_with_nodes", move || {
                 block_on(registry_with_nodes(ports))
             })
         },
     ];
+    let hash_url = url.clone();
     let code = Conformance::new()
         .backend("redis_cluster", move |ns: Namespace| {
             let url = format!("{url}?prefix=sbtest:{}:", ns.name);
+            async move {
+                let store = RedisStore::connect(&url).await?;
+                Ok(StoreHandle::new(store))
+            }
+        })
+        // The hash layout: its MULTI … EXEC goes to the one master of the key's slot.
+        .backend("redis_cluster_hash", move |ns: Namespace| {
+            let url = format!("{hash_url}?prefix=sbtest:{}:&layout=hash", ns.name);
             async move {
                 let store = RedisStore::connect(&url).await?;
                 Ok(StoreHandle::new(store))

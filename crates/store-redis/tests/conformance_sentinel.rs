@@ -10,9 +10,18 @@ use sessionbank_testkit::{Conformance, Namespace};
 fn main() -> std::process::ExitCode {
     let group = RedisSentinel::start();
     let url = group.url();
+    let hash_url = url.clone();
     let code = Conformance::new()
         .backend("redis_sentinel", move |ns: Namespace| {
             let url = format!("{url}?prefix=sbtest:{}:", ns.name);
+            async move {
+                let mut registry = Registry::new();
+                registry.register(RedisStore::REGISTRY_ENTRY);
+                registry.connect(&url).await
+            }
+        })
+        .backend("redis_sentinel_hash", move |ns: Namespace| {
+            let url = format!("{hash_url}?prefix=sbtest:{}:&layout=hash", ns.name);
             async move {
                 let mut registry = Registry::new();
                 registry.register(RedisStore::REGISTRY_ENTRY);

@@ -85,6 +85,40 @@ pub(crate) fn standalone_tests(server: &RedisServer) -> Vec<libtest_mimic::Trial
             move || block_on(exact_values(url)),
         ));
     }
+    {
+        let url = url.clone();
+        tests.push(trial(
+            "hash_destroy_racing_50_updates_leaves_no_session",
+            move || block_on(hash_destroy_races_updates(url)),
+        ));
+    }
+    {
+        let url = url.clone();
+        tests.push(trial(
+            "hash_update_of_a_missing_id_is_gone_and_its_zombie_expires",
+            move || block_on(hash_zombie(url)),
+        ));
+    }
+    {
+        let url = url.clone();
+        tests.push(trial(
+            "hash_and_string_layouts_with_one_prefix_do_not_see_each_other",
+            move || block_on(two_layouts(url)),
+        ));
+    }
+    {
+        let url = url.clone();
+        tests.push(trial(
+            "hash_ttl_is_the_deadline_and_follows_browser_use",
+            move || block_on(hash_ttl(url)),
+        ));
+    }
+    tests.push(trial("layout_option_accepts_string_and_hash_only", || {
+        block_on(layout_option())
+    }));
+    tests.push(trial("hash_update_is_one_transaction_without_lua", || {
+        block_on(hash_one_transaction())
+    }));
     tests.push(trial("update_is_one_round_trip", || {
         block_on(one_round_trip())
     }));
@@ -714,4 +748,402 @@ pub(crate) async fn count_all(store: &RedisStore) -> anyhow::Result<usize> {
     use futures::TryStreamExt;
     let all: Vec<_> = store.stream_all(100).try_collect().await?;
     Ok(all.len())
+}
+
+async fn hash_store(url: &str, prefix: &str) -> anyhow::Result<RedisStore> {
+    RedisStore::connect(&format!("{url}?prefix={prefix}&layout=hash"))
+        .await
+        .map_err(|e| anyhow!("connect: {}", e.chain()))
+}
+
+/// Every key of `prefix` and its PTTL.
+async fn keys_and_ttls(
+    conn: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+) -> anyhow::Result<Vec<(String, i64)>> {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(conn)
+        .await?;
+    let mut out = Vec::new();
+    for key in keys {
+        let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(conn).await?;
+        out.push((key, ttl));
+    }
+    Ok(out)
+}
+
+/// `destroy` races 50 updates (some moving the expiry): afterwards the session is gone for
+/// good, and whatever hash the late updates left has a TTL of 10 s at most.
+async fn hash_destroy_races_updates(url: String) -> anyhow::Result<()> {
+    let prefix = format!("sbh:{}:", random_name());
+    let store = hash_store(&url, &prefix).await?;
+    let mut conn = raw(&url).await?;
+    for round in 0..5 {
+        let id = SessionId::generate()?;
+        let now = Timestamp::now();
+        store
+            .create(
+                &id,
+                &Record::new(now).expiring_at(now + hour()).owned_by("ada"),
+            )
+            .await?;
+        let updates = (0..50).map(|i| {
+            let store = store.clone();
+            async move {
+                let mut patch = Patch::new().set(format!("k{i}"), json!(i));
+                if i % 3 == 0 {
+                    patch.expires_at = Some(Some(Timestamp::now() + 2 * hour()));
+                }
+                if i % 7 == 0 {
+                    patch.expires_at = Some(None);
+                }
+                store.update(&id, &patch).await
+            }
+        });
+        let destroy = {
+            let store = store.clone();
+            async move {
+                tokio::time::sleep(Duration::from_micros(200 * round)).await;
+                store.destroy(&id).await
+            }
+        };
+        let (results, destroyed) =
+            futures::future::join(futures::future::join_all(updates), destroy).await;
+        destroyed?;
+        for result in results {
+            match result {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Gone => {}
+                Err(e) => return Err(anyhow!("an update failed: {}", e.chain())),
+            }
+        }
+        ensure!(store.get(&id).await?.is_none(), "round {round}: destroyed");
+        ensure!(
+            store
+                .update(&id, &Patch::new().set("late", json!(1)))
+                .await
+                .err()
+                .map(|e| e.kind())
+                == Some(ErrorKind::Gone),
+            "round {round}: an update afterwards is Gone"
+        );
+        ensure!(store.get(&id).await?.is_none());
+        ensure!(
+            store.length().await? == 0,
+            "round {round}: no session counted"
+        );
+        ensure!(store.owned_by("ada").await?.is_empty());
+        for (key, ttl) in keys_and_ttls(&mut conn, &prefix).await? {
+            if key.contains(":h:") {
+                ensure!(
+                    (0..=10_000).contains(&ttl),
+                    "round {round}: {key} left with PTTL {ttl}"
+                );
+            }
+        }
+    }
+    store.clear().await?;
+    Ok(())
+}
+
+/// `update` and `touch` of an id that never existed: `Gone`, nothing readable, and the hash
+/// they wrote (a zombie) has a TTL of 10 s at most, even after an expiry-moving update met it.
+async fn hash_zombie(url: String) -> anyhow::Result<()> {
+    let prefix = format!("sbz:{}:", random_name());
+    let store = hash_store(&url, &prefix).await?;
+    let mut conn = raw(&url).await?;
+    let id = SessionId::generate()?;
+    let key = format!("{prefix}h:{}", id.as_str());
+    let err = store
+        .update(&id, &Patch::new().set("a", json!(1)))
+        .await
+        .err()
+        .context("an update of a missing id fails")?;
+    ensure!(err.kind() == ErrorKind::Gone, "{}", err.chain());
+    let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await?;
+    ensure!((1..=10_000).contains(&ttl), "the zombie's PTTL is {ttl}");
+    // A second update that moves the expiry meets the zombie (which has a TTL, so
+    // PEXPIREAT … XX applies): the TTL goes back to 10 s at most.
+    let far = Timestamp::now() + 5 * hour();
+    let err = store
+        .touch(&id, Some(far))
+        .await
+        .err()
+        .context("a touch of a missing id fails")?;
+    ensure!(err.kind() == ErrorKind::Gone, "{}", err.chain());
+    let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await?;
+    ensure!((1..=10_000).contains(&ttl), "after touch, PTTL {ttl}");
+    let mut patch = Patch::new().set("b", json!(2));
+    patch.expires_at = Some(None);
+    patch.owner = Some(Some("eve".to_owned()));
+    ensure!(store.update(&id, &patch).await.err().map(|e| e.kind()) == Some(ErrorKind::Gone));
+    let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut conn).await?;
+    ensure!(
+        (1..=10_000).contains(&ttl),
+        "after a browser patch, PTTL {ttl}"
+    );
+    // Invisible to every read.
+    ensure!(store.get(&id).await?.is_none());
+    ensure!(store.length().await? == 0);
+    ensure!(count_all(&store).await? == 0);
+    ensure!(store.owned_by("eve").await?.is_empty());
+    // `create` over the zombie succeeds and inherits none of its fields.
+    let now = Timestamp::now();
+    store
+        .create(&id, &Record::new(now).expiring_at(now + hour()))
+        .await?;
+    let record = store.get(&id).await?.context("created over the zombie")?;
+    ensure!(
+        record.data.is_empty(),
+        "nothing inherited: {:?}",
+        record.data
+    );
+    ensure!(store.length().await? == 1);
+    // And `create` on the live id is refused.
+    let err = store
+        .create(&id, &Record::new(now))
+        .await
+        .err()
+        .context("create on a live id")?;
+    ensure!(err.kind() == ErrorKind::AlreadyExists);
+    // A zombie is removed by clear but not counted.
+    let other = SessionId::generate()?;
+    let _ = store.update(&other, &Patch::new()).await;
+    ensure!(
+        store.clear().await? == 1,
+        "clear counts the session, not the zombie"
+    );
+    ensure!(keys_and_ttls(&mut conn, &prefix).await?.is_empty());
+    Ok(())
+}
+
+/// A string store and a hash store with one prefix on one server: each sees only its own
+/// sessions and owner sets, and `clear` of one leaves the other.
+async fn two_layouts(url: String) -> anyhow::Result<()> {
+    let prefix = format!("sbl:{}:", random_name());
+    let string = RedisStore::connect(&format!("{url}?prefix={prefix}&layout=string")).await?;
+    let hash = hash_store(&url, &prefix).await?;
+    let now = Timestamp::now();
+    let id = SessionId::generate()?;
+    let rec = |v: i64| {
+        Record::new(now)
+            .with_data(Data::from_value(json!({"v": v})).unwrap_or_default())
+            .expiring_at(now + hour())
+            .owned_by("ada")
+    };
+    string.set(&id, &rec(1)).await?;
+    ensure!(
+        hash.get(&id).await?.is_none(),
+        "hash does not read the string"
+    );
+    ensure!(
+        hash.update(&id, &Patch::new())
+            .await
+            .err()
+            .map(|e| e.kind())
+            == Some(ErrorKind::Gone)
+    );
+    hash.create(&id, &rec(2)).await?;
+    for _ in 0..3 {
+        hash.set(&SessionId::generate()?, &rec(3)).await?;
+    }
+    ensure!(string.get(&id).await?.context("string")?.data["v"] == 1);
+    ensure!(hash.get(&id).await?.context("hash")?.data["v"] == 2);
+    ensure!(string.length().await? == 1, "string counts its own");
+    ensure!(hash.length().await? == 4, "hash counts its own");
+    ensure!(count_all(&string).await? == 1 && count_all(&hash).await? == 4);
+    ensure!(string.owned_by("ada").await?.len() == 1);
+    ensure!(hash.owned_by("ada").await?.len() == 4);
+    // Reading each owner set again (which prunes dead members) still lists each side's own.
+    ensure!(string.owned_by("ada").await?.len() == 1);
+    string.destroy(&id).await?;
+    ensure!(
+        hash.get(&id).await?.is_some(),
+        "destroy of one layout leaves the other"
+    );
+    ensure!(hash.owned_by("ada").await?.len() == 4);
+    string.set(&id, &rec(1)).await?;
+    ensure!(string.clear().await? == 1);
+    ensure!(hash.length().await? == 4 && hash.owned_by("ada").await?.len() == 4);
+    ensure!(hash.clear().await? == 4);
+    let mut conn = raw(&url).await?;
+    ensure!(
+        keys_and_ttls(&mut conn, &prefix).await?.is_empty(),
+        "both cleared everything"
+    );
+    Ok(())
+}
+
+/// The hash's TTL is the deadline; a keep-expiry update of a browser session moves it; the
+/// key is a hash with the documented fields.
+async fn hash_ttl(url: String) -> anyhow::Result<()> {
+    let prefix = format!("sbt:{}:", random_name());
+    let store = hash_store(&url, &prefix).await?;
+    let mut conn = raw(&url).await?;
+    let now = Timestamp::now();
+    let id = SessionId::generate()?;
+    let deadline = now + hour();
+    store
+        .set(
+            &id,
+            &Record::new(now)
+                .with_data(data())
+                .expiring_at(deadline)
+                .owned_by("ada"),
+        )
+        .await?;
+    let key = format!("{prefix}h:{}", id.as_str());
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await?;
+    ensure!(at == deadline.as_millis(), "PEXPIRETIME {at}");
+    let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut conn).await?;
+    ensure!(kind == "hash", "a session is a hash, got {kind}");
+    let fields: std::collections::BTreeMap<String, String> = redis::cmd("HGETALL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await?;
+    ensure!(fields["c"] == now.as_millis().to_string());
+    ensure!(fields["e"] == deadline.as_millis().to_string());
+    ensure!(fields["o"] == "=ada" && fields[".user"] == "\"ada\"" && fields[".list"] == "[]");
+    // A keep-expiry update of a dated session leaves its TTL alone.
+    store.update(&id, &Patch::new().set("x", json!(1))).await?;
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await?;
+    ensure!(at == deadline.as_millis(), "a dated TTL stays: {at}");
+
+    // A browser session: TTL last_access + browser_idle, moved by every update.
+    let browser = SessionId::generate()?;
+    let mut record = Record::new(now);
+    record.last_access = now - Duration::from_secs(60);
+    store.set(&browser, &record).await?;
+    let key = format!("{prefix}h:{}", browser.as_str());
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await?;
+    ensure!(at == (record.last_access + Duration::from_secs(86_400)).as_millis());
+    ensure!(store.get(&browser).await? == Some(record));
+    store
+        .update(&browser, &Patch::new().set("k", json!(1)))
+        .await?;
+    let back = store.get(&browser).await?.context("after update")?;
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await?;
+    ensure!(
+        at == (back.last_access + Duration::from_secs(86_400)).as_millis(),
+        "update moved the browser deadline"
+    );
+    let later = now + 2 * hour();
+    store.touch(&browser, Some(later)).await?;
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await?;
+    ensure!(at == later.as_millis(), "touch set the TTL");
+    ensure!(store.get(&browser).await?.context("touched")?.expires_at == Some(later));
+    store.touch(&browser, None).await?;
+    let back = store
+        .get(&browser)
+        .await?
+        .context("made a browser session")?;
+    ensure!(back.expires_at.is_none());
+    let at: i64 = redis::cmd("PEXPIRETIME")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await?;
+    ensure!(at == (back.last_access + Duration::from_secs(86_400)).as_millis());
+    // A touch into the past ends the session.
+    store
+        .touch(&browser, Some(now - Duration::from_secs(1)))
+        .await?;
+    ensure!(store.get(&browser).await?.is_none());
+    store.clear().await?;
+    Ok(())
+}
+
+async fn layout_option() -> anyhow::Result<()> {
+    use sessionbank_store_redis::{Layout, RedisStoreBuilder};
+    let b = RedisStoreBuilder::from_url_str("redis://127.0.0.1:1/0?layout=string")?;
+    ensure!(b.key_layout() == Layout::String);
+    let b = RedisStoreBuilder::from_url_str("redis://127.0.0.1:1/0?layout=hash")?;
+    ensure!(b.key_layout() == Layout::Hash);
+    ensure!(
+        RedisStoreBuilder::from_url_str("redis://127.0.0.1:1/0")?.key_layout() == Layout::String
+    );
+    let err = RedisStore::connect("redis://127.0.0.1:1/0?layout=bogus")
+        .await
+        .err()
+        .context("layout=bogus must fail")?;
+    let text = err.to_string();
+    ensure!(err.kind() == ErrorKind::Config, "{}", err.chain());
+    ensure!(
+        text.contains("layout")
+            && text.contains("string")
+            && text.contains("hash")
+            && text.contains("bogus"),
+        "the error names the option and its values: {text}"
+    );
+    let mut registry = Registry::new();
+    registry.register(RedisStore::REGISTRY_ENTRY);
+    let err = registry
+        .connect("redis://127.0.0.1:1/0?layout=HASH")
+        .await
+        .err()
+        .context("layout=HASH through the registry must fail")?;
+    ensure!(err.kind() == ErrorKind::Config, "{}", err.chain());
+    Ok(())
+}
+
+/// `update` and `touch` in the hash layout: one MULTI … EXEC each, no script.
+async fn hash_one_transaction() -> anyhow::Result<()> {
+    let server = RedisServer::start();
+    let url = server.url();
+    let store = hash_store(&url, &format!("sbo:{}:", random_name())).await?;
+    let mut conn = raw(&url).await?;
+    let id = SessionId::generate()?;
+    let now = Timestamp::now();
+    store
+        .set(&id, &Record::new(now).expiring_at(now + hour()))
+        .await?;
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await?;
+    store
+        .update(&id, &Patch::new().set("a", json!(1)).unset("b"))
+        .await?;
+    store.touch(&id, Some(now + 2 * hour())).await?;
+    store.get(&id).await?;
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await?;
+    let calls = |name: &str| -> u64 {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:calls=")))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    ensure!(
+        calls("multi") == 2 && calls("exec") == 2,
+        "one transaction each\n{stats}"
+    );
+    ensure!(calls("hmget") == 2 && calls("hset") == 2 && calls("hdel") == 1);
+    ensure!(calls("pexpire") == 2 && calls("pexpireat") == 1, "{stats}");
+    ensure!(calls("hgetall") == 1, "get is one HGETALL\n{stats}");
+    ensure!(
+        calls("evalsha") == 0 && calls("eval") == 0,
+        "no Lua on the hot path\n{stats}"
+    );
+    drop(server);
+    Ok(())
 }
