@@ -206,14 +206,13 @@ impl RedisStore {
         } else {
             let mut pipe = redis::pipe();
             pipe.atomic();
-            pipe.cmd("DEL").arg(&key).ignore();
+            pipe.cmd("DEL").arg(&key);
             pipe.cmd("HSET").arg(&key);
             for f in &fields {
                 pipe.arg(f.as_slice());
             }
-            pipe.ignore();
-            pipe.cmd("PEXPIREAT").arg(&key).arg(deadline).ignore();
-            let _: Value = self.query_pipeline(operation, &pipe).await?;
+            pipe.cmd("PEXPIREAT").arg(&key).arg(deadline);
+            self.transaction(operation, &pipe).await?;
         }
         match &record.owner {
             Some(owner) if deadline > Timestamp::now().as_millis() => {
@@ -255,11 +254,7 @@ impl RedisStore {
         pipe.atomic();
         pipe.cmd("HMGET").arg(&key).arg("c").arg("e").arg("o");
         if let Some(deadline) = new_deadline {
-            pipe.cmd("PEXPIREAT")
-                .arg(&key)
-                .arg(deadline)
-                .arg("XX")
-                .ignore();
+            pipe.cmd("PEXPIREAT").arg(&key).arg(deadline).arg("XX");
         }
         pipe.cmd("HSET").arg(&key).arg("a").arg(now_ms);
         for (k, v) in &patch.set {
@@ -278,20 +273,21 @@ impl RedisStore {
         if let Some(owner) = &patch.owner {
             pipe.arg("o").arg(owner_value(owner.as_deref()));
         }
-        pipe.ignore();
         if !patch.unset.is_empty() {
             pipe.cmd("HDEL").arg(&key);
             for k in &patch.unset {
                 pipe.arg(data_field(k));
             }
-            pipe.ignore();
         }
-        pipe.cmd("PEXPIRE")
-            .arg(&key)
-            .arg(ZOMBIE_TTL_MS)
-            .arg("NX")
-            .ignore();
-        let (meta,): (Vec<Option<Vec<u8>>>,) = self.query_pipeline(operation, &pipe).await?;
+        pipe.cmd("PEXPIRE").arg(&key).arg(ZOMBIE_TTL_MS).arg("NX");
+        let answers = self.transaction(operation, &pipe).await?;
+        let meta: Vec<Option<Vec<u8>>> = answers
+            .into_iter()
+            .next()
+            .map(redis::from_redis_value)
+            .transpose()
+            .map_err(|_| self.corrupt(operation, "Redis answered HMGET with something else"))?
+            .unwrap_or_default();
         let mut meta = meta.into_iter();
         let (created, expires, owner) = (
             meta.next().flatten(),
@@ -430,8 +426,8 @@ impl RedisStore {
         pipe.atomic();
         pipe.cmd("HEXISTS").arg(key).arg("c");
         pipe.cmd("UNLINK").arg(key);
-        let (live, removed): (i64, i64) = self.query_pipeline(operation, &pipe).await?;
-        Ok(live == 1 && removed > 0)
+        let answers = self.transaction(operation, &pipe).await?;
+        Ok(matches!(answers.as_slice(), [Value::Int(1), Value::Int(n)] if *n > 0))
     }
 }
 

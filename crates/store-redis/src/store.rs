@@ -96,6 +96,23 @@ fn set_command(
     })
 }
 
+/// Where a transaction that a cluster redirected must go: the node of the first `ASK` or
+/// `MOVED` among its commands' errors, and whether it was `ASK` (send `ASKING` first).
+fn transaction_redirect(err: &redis::RedisError) -> Option<(String, u16, bool)> {
+    let errors = err.clone().into_server_errors()?;
+    errors.iter().find_map(|(_, e)| {
+        let asking = match e.kind()? {
+            redis::ServerErrorKind::Ask => true,
+            redis::ServerErrorKind::Moved => false,
+            _ => return None,
+        };
+        // `SLOT HOST:PORT`
+        let address = e.details()?.split_ascii_whitespace().nth(1)?;
+        let (host, port) = address.rsplit_once(':')?;
+        Some((host.to_owned(), port.parse().ok()?, asking))
+    })
+}
+
 fn int(v: &Value) -> Option<i64> {
     match v {
         Value::Int(i) => Some(*i),
@@ -220,29 +237,80 @@ impl RedisStore {
         }
     }
 
-    /// Sends a pipeline (a `MULTI … EXEC` when atomic), with the same re-sending after a
-    /// cluster redirection as [`query`](Self::query): an `ASK`/`MOVED`/`TRYAGAIN` answer to a
-    /// queued command aborts the whole transaction, so nothing of it ran.
-    pub(crate) async fn query_pipeline<T: FromRedisValue>(
+    /// Runs the commands of `pipe` (all on one key, so one slot) as one `MULTI … EXEC` and
+    /// returns `EXEC`'s answers, one per command (`pipe` is atomic and marks no command
+    /// ignored).
+    ///
+    /// On a cluster, a slot in migration makes the queued commands answer `ASK` (or `MOVED`
+    /// once it moved), which aborts the whole transaction (`EXECABORT`: nothing ran), and
+    /// redis-rs follows neither inside a transaction. This sends it again to the node named,
+    /// as `ASKING`, `MULTI`, the commands, `EXEC` in one pipeline on one connection (so the
+    /// `ASKING` flag, which Redis keeps until `EXEC` inside a transaction, cannot be taken by
+    /// another request), up to 20 times; other redirections go through
+    /// [`redirect_again`](Self::redirect_again).
+    pub(crate) async fn transaction(
         &self,
         operation: Operation,
         pipe: &redis::Pipeline,
-    ) -> Result<T> {
+    ) -> Result<Vec<Value>> {
         let mut attempt = 0;
+        let mut redirect: Option<(String, u16, bool)> = None;
         loop {
-            let result = match self.inner.conn.checkout().await {
-                Ok(mut conn) => {
-                    let result = pipe.query_async(&mut conn).await;
-                    if let Err(e) = &result {
-                        self.inner.conn.settle(&conn, e);
+            let result = match (&redirect, &self.inner.conn) {
+                (Some((host, port, asking)), Conn::Cluster(conn)) => {
+                    let mut redirected = redis::pipe();
+                    if *asking {
+                        redirected.cmd("ASKING");
                     }
-                    result
+                    redirected.cmd("MULTI");
+                    for cmd in pipe.cmd_iter() {
+                        redirected.add_command(cmd.clone());
+                    }
+                    redirected.cmd("EXEC");
+                    let exec_at = redirected.len() - 1;
+                    let route = SingleNodeRoutingInfo::ByAddress {
+                        host: host.clone(),
+                        port: *port,
+                    };
+                    let mut conn = conn.clone();
+                    conn.route_pipeline(redirected, exec_at, 1, route)
+                        .await
+                        .and_then(|mut answers| match answers.pop() {
+                            Some(Value::Array(items)) => Ok(items),
+                            _ => Err(redis::RedisError::from((
+                                redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort),
+                                "the redirected transaction was aborted",
+                            ))),
+                        })
                 }
-                Err(e) => Err(e),
+                _ => match self.inner.conn.checkout().await {
+                    Ok(mut conn) => {
+                        let result = pipe.query_async(&mut conn).await;
+                        if let Err(e) = &result {
+                            self.inner.conn.settle(&conn, e);
+                        }
+                        result
+                    }
+                    Err(e) => Err(e),
+                },
             };
             match result {
-                Err(e) if self.redirect_again(&e, &mut attempt).await => {}
-                result => return result.map_err(|e| self.err(operation, e)),
+                Ok(answers) => return Ok(answers),
+                Err(e) => {
+                    if self.is_cluster()
+                        && attempt < 20
+                        && let Some(target) = transaction_redirect(&e)
+                    {
+                        attempt += 1;
+                        redirect = Some(target);
+                        continue;
+                    }
+                    if self.redirect_again(&e, &mut attempt).await {
+                        redirect = None;
+                        continue;
+                    }
+                    return Err(self.err(operation, e));
+                }
             }
         }
     }

@@ -1,6 +1,8 @@
 //! A hash slot moves from one master to another while tasks keep updating the sessions in it:
 //! the client follows ASK and MOVED, no update is lost, and afterwards the sessions live on the
-//! new master.
+//! new master. Both layouts, one after the other on the same cluster: the string layout's
+//! scripts and the hash layout's MULTI … EXEC (whose queued commands answer ASK or MOVED, which
+//! aborts the transaction; the store sends it again).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,8 +58,17 @@ fn owner(cluster: &RedisCluster, slot: u16) -> u16 {
 #[test]
 fn slot_migration_under_load() {
     let cluster = RedisCluster::start();
-    let prefix = "migrate:";
-    let url = format!("{}?prefix={prefix}&response_timeout=5s", cluster.url());
+    migrate_under_load(&cluster, "string", "migrate:", "s:");
+    migrate_under_load(&cluster, "hash", "migrateh:", "h:");
+    drop(cluster);
+}
+
+#[allow(clippy::unwrap_used, clippy::expect_used)] // a test helper: any failure fails the test
+fn migrate_under_load(cluster: &RedisCluster, layout: &str, prefix: &str, kind: &str) {
+    let url = format!(
+        "{}?prefix={prefix}&response_timeout=5s&layout={layout}",
+        cluster.url()
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -67,13 +78,13 @@ fn slot_migration_under_load() {
 
     // Eight sessions that all hash to one slot.
     let first = SessionId::generate().unwrap();
-    let target = slot(&format!("{prefix}s:{}", first.as_str()));
+    let target = slot(&format!("{prefix}{kind}{}", first.as_str()));
     let reported = cluster.cli(
         cluster.ports()[0],
         &[
             "cluster",
             "keyslot",
-            &format!("{prefix}s:{}", first.as_str()),
+            &format!("{prefix}{kind}{}", first.as_str()),
         ],
     );
     assert_eq!(
@@ -84,7 +95,7 @@ fn slot_migration_under_load() {
     let mut ids = vec![first];
     while ids.len() < 8 {
         let id = SessionId::generate().unwrap();
-        if slot(&format!("{prefix}s:{}", id.as_str())) == target {
+        if slot(&format!("{prefix}{kind}{}", id.as_str())) == target {
             ids.push(id);
         }
     }
@@ -98,7 +109,7 @@ fn slot_migration_under_load() {
         }
     });
 
-    let source = owner(&cluster, target);
+    let source = owner(cluster, target);
     let dest = *cluster.ports().iter().find(|p| **p != source).unwrap();
     let source_id = cluster.cli(source, &["cluster", "myid"]).trim().to_owned();
     let dest_id = cluster.cli(dest, &["cluster", "myid"]).trim().to_owned();
@@ -203,13 +214,12 @@ fn slot_migration_under_load() {
         assert_eq!(store.length().await.unwrap(), 8);
         assert_eq!(store.clear().await.unwrap(), 8);
     });
-    assert_eq!(owner(&cluster, target), dest, "the slot moved");
+    assert_eq!(owner(cluster, target), dest, "the slot moved");
     let retried: u64 = counts.iter().map(|c| c.2).sum();
     eprintln!(
-        "slot migration: {} updates acknowledged, {retried} retryable errors",
+        "slot migration ({layout} layout): {} updates acknowledged, {retried} retryable errors",
         counts.iter().map(|c| c.1).sum::<u64>()
     );
     drop(store);
     drop(runtime);
-    drop(cluster);
 }
