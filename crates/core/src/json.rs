@@ -10,6 +10,9 @@
 
 use serde_json::Value;
 
+use crate::record::Record;
+use crate::time::Timestamp;
+
 /// Appends the compact JSON text of `value` to `out`: the same bytes as
 /// `serde_json::to_writer(&mut out, value)`.
 ///
@@ -59,6 +62,60 @@ pub fn write_compact(out: &mut Vec<u8>, value: &Value) -> Result<(), serde_json:
         }
     }
     Ok(())
+}
+
+/// Appends the compact JSON text of `record`: the same bytes as
+/// `serde_json::to_writer(&mut out, record)`,
+/// `{"data":{…},"expires_at":MS|null,"created_at":MS,"last_access":MS,"owner":"…"|null}`,
+/// with the data written by [`write_compact`].
+///
+/// # Errors
+///
+/// As [`write_compact`]: never in practice.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_core::{Record, Timestamp};
+///
+/// let now = Timestamp::from_millis(1_700_000_000_000);
+/// let record = Record::new(now).owned_by("ada");
+/// let mut out = Vec::new();
+/// sessionbank_core::json::write_record(&mut out, &record)?;
+/// assert_eq!(out, serde_json::to_vec(&record)?);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+pub fn write_record(out: &mut Vec<u8>, record: &Record) -> Result<(), serde_json::Error> {
+    out.extend_from_slice(b"{\"data\":{");
+    for (i, (key, item)) in record.data.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(out, key)?;
+        out.push(b':');
+        write_compact(out, item)?;
+    }
+    out.extend_from_slice(b"},\"expires_at\":");
+    write_time(out, record.expires_at);
+    out.extend_from_slice(b",\"created_at\":");
+    write_time(out, Some(record.created_at));
+    out.extend_from_slice(b",\"last_access\":");
+    write_time(out, Some(record.last_access));
+    out.extend_from_slice(b",\"owner\":");
+    match &record.owner {
+        Some(owner) => write_string(out, owner)?,
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// Appends a timestamp as its milliseconds, or `null`.
+fn write_time(out: &mut Vec<u8>, time: Option<Timestamp>) {
+    match time {
+        Some(t) => out.extend_from_slice(itoa::Buffer::new().format(t.as_millis()).as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 /// Appends `s` as a JSON string.
@@ -124,6 +181,32 @@ mod tests {
             json!(format!("{}\"{}", "y".repeat(100), "z".repeat(100))),
         ] {
             same_as_serde(&value);
+        }
+    }
+
+    #[test]
+    fn records_match_serde_json() {
+        let now = Timestamp::from_millis(1_700_000_000_123);
+        let data =
+            json!({"user": "ada", "n": -3, "cart": ["a", "b\"c"], "": null, "ü\n": {"x": 1.5}});
+        let records = [
+            Record::new(now),
+            Record::new(Timestamp::from_millis(-5)).expiring_at(Timestamp::from_millis(i64::MAX)),
+            Record::new(now)
+                .with_data(data.as_object().cloned().unwrap_or_default().into())
+                .expiring_at(now + std::time::Duration::from_secs(60))
+                .owned_by("o\"wner\u{1}"),
+        ];
+        for record in &records {
+            let mut ours = Vec::new();
+            assert!(write_record(&mut ours, record).is_ok());
+            let theirs = serde_json::to_vec(record).unwrap_or_default();
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs)
+            );
+            let back: Record = serde_json::from_slice(&ours).unwrap_or_else(|_| Record::new(now));
+            assert!(back == *record);
         }
     }
 

@@ -1136,7 +1136,10 @@ mod tests {
         s.insert("a", 2).await.unwrap();
         assert_eq!(s.finish().await.unwrap(), Outcome::Unchanged);
         let record = f.handle.get(&id).await.unwrap().unwrap();
-        assert_eq!((record.data["a"].clone(), record.expires_at), (2.into(), first_expiry));
+        assert_eq!(
+            (record.data["a"].clone(), record.expires_at),
+            (2.into(), first_expiry)
+        );
         assert_eq!(record.last_access, f.clock.now());
 
         f.clock.advance(11 * MIN); // 14 left: the expiry moves and the cookie is sent again
@@ -1151,7 +1154,10 @@ mod tests {
             }
         );
         let record = f.handle.get(&id).await.unwrap().unwrap();
-        assert_eq!((record.data["a"].clone(), record.expires_at), (3.into(), expected));
+        assert_eq!(
+            (record.data["a"].clone(), record.expires_at),
+            (3.into(), expected)
+        );
         assert_eq!(f.store.calls("update"), 2);
         assert_eq!(f.store.calls("touch"), 0);
 

@@ -1,162 +1,287 @@
-//! save+load pairs at 64 concurrent tasks against one real memcached (started here): through
-//! `MemcachedStore` (`set` then `get`, pool of 16 connections) and through a raw text-protocol
-//! baseline doing `set` + `get` of the same bytes (the encoded record) on 16 connections, in the
-//! same run; and that baseline again with the record encoded before `set` and decoded after
-//! `get` (serde_json), the work any client that hands out a `Record` must do.
+//! save+load pairs through `MemcachedStore` and through a raw text-protocol client doing the
+//! equivalent (the baseline), in the same run, against one memcached started for the run, with
+//! the same load driver (`sessionbank_cli::load`) and the same ~500-byte payload as the Redis
+//! bench, at 64 concurrent tasks and at 1.
 //!
-//! The server is pinned to CPU 0 and the client to CPU 1 (`taskset`).
+//! The baseline is a bare hand-written client of memcached's text protocol (there is no
+//! official Rust driver): 16 connections, each behind a mutex, no timeout, no pool. As in the
+//! Redis bench, save is `set key 0 3600 LEN` of JSON text made once before the run (it never
+//! serializes) and load is `get key` and reading the payload out of the JSON. Two more raw
+//! variants are measured in the same rounds: one that makes its JSON on every save, as an
+//! application whose session changes must, and one that never parses what it reads back (a
+//! client that hands out bytes, not a session: the strictest figure). The store (pool of 16)
+//! does `set` (the record encoded on every call, size-checked, one `set` under a timeout) and
+//! `get` (one `gets`, decoded into a record, deadline checked).
 //!
-//! Run: `cargo bench -p sessionbank-store-memcached --bench memcached [-- seconds]`
+//! ```text
+//! cargo bench -p sessionbank-store-memcached --bench memcached
+//! ```
+//!
+//! The server is pinned to CPU 0 and the client to CPU 1 (`taskset`); each concurrency runs
+//! several rounds in alternating order and reports median ratios.
+//!
+//! Each round also prints the client's CPU time per pair (this process; memcached runs apart),
+//! which moves less than the rates when something else takes CPU.
+//!
+//! Knobs from the environment: `SESSIONBANK_BENCH_SECONDS` (per run, default 2),
+//! `SESSIONBANK_BENCH_ROUNDS` (default 5), `SESSIONBANK_BENCH_CONCURRENCY` (default 64; a run
+//! at 1 always follows), `SESSIONBANK_BENCH_ONLY=store|raw` (one side only, for a profiler).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use serde_json::json;
-use sessionbank_core::{Record, SessionId, Store, Timestamp};
+use sessionbank_cli::load::{LoadConfig, LoadTarget, VALUE_KEY, run_load};
+use sessionbank_core::{Error, ErrorKind, Operation, Result, SessionId, StoreHandle};
 use sessionbank_store_memcached::MemcachedStore;
 use sessionbank_testkit::servers::memcached::MemcachedServer;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
-const TASKS: usize = 64;
 const CONNECTIONS: usize = 16;
 
-fn record() -> Record {
-    let now = Timestamp::now();
-    let cart: Vec<String> = (0..30).map(|i| format!("item-{i:04}")).collect();
-    Record::new(now)
-        .with_data(
-            json!({"user": "ada", "role": "admin", "csrf": "x".repeat(43), "cart": cart})
-                .as_object()
-                .cloned()
-                .unwrap()
-                .into(),
-        )
-        .expiring_at(now + Duration::from_secs(3600))
-}
-
-/// This process's CPU time (user + system) so far, from `/proc/self/stat` (Linux; zero
-/// elsewhere). memcached runs in its own process, so this is the client side alone.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(") ")
-        .map(|(_, rest)| rest.split(' ').collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the line, 11 and 12 after the command name.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
-}
-
-/// Pairs per second, and client CPU microseconds per pair.
-async fn measure<F, Fut>(secs: u64, pair: F) -> (f64, f64)
-where
-    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let pair = Arc::new(pair);
-    let stop = Arc::new(AtomicBool::new(false));
-    let count = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let cpu_before = cpu_time();
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|t| {
-            let (pair, stop, count) = (pair.clone(), stop.clone(), count.clone());
-            tokio::spawn(async move {
-                let mut i = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    pair(t, i).await;
-                    i += 1;
-                    count.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs(secs)).await;
-    stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let pairs = count.load(Ordering::Relaxed) as f64;
-    let cpu = (cpu_time() - cpu_before).as_secs_f64();
-    (
-        pairs / started.elapsed().as_secs_f64(),
-        cpu * 1e6 / pairs.max(1.0),
+fn fail(what: &str) -> Error {
+    Error::new(
+        ErrorKind::Backend,
+        Operation::Session,
+        format!("raw memcached: {what}"),
     )
 }
 
-/// The baseline: a bare text-protocol connection.
-struct Raw {
+/// One bare text-protocol connection.
+struct RawConnection {
     stream: BufReader<TcpStream>,
     out: Vec<u8>,
     line: Vec<u8>,
 }
 
-impl Raw {
+impl RawConnection {
     async fn open(addr: &str) -> Self {
         let stream = TcpStream::connect(addr).await.unwrap();
         stream.set_nodelay(true).unwrap();
         Self {
             stream: BufReader::with_capacity(64 * 1024, stream),
-            out: Vec::new(),
-            line: Vec::new(),
+            out: Vec::with_capacity(1024),
+            line: Vec::with_capacity(256),
         }
     }
 
-    async fn set(&mut self, key: &[u8], value: &[u8]) {
+    async fn set(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.out.clear();
         self.out.extend_from_slice(b"set ");
         self.out.extend_from_slice(key);
+        self.out.extend_from_slice(b" 0 3600 ");
         self.out
-            .extend_from_slice(format!(" 1 3600 {}\r\n", value.len()).as_bytes());
+            .extend_from_slice(itoa::Buffer::new().format(value.len()).as_bytes());
+        self.out.extend_from_slice(b"\r\n");
         self.out.extend_from_slice(value);
         self.out.extend_from_slice(b"\r\n");
-        self.stream.get_mut().write_all(&self.out).await.unwrap();
+        self.stream
+            .get_mut()
+            .write_all(&self.out)
+            .await
+            .map_err(|_| fail("write"))?;
         self.line.clear();
-        self.stream.read_until(b'\n', &mut self.line).await.unwrap();
-        assert_eq!(self.line, b"STORED\r\n");
+        self.stream
+            .read_until(b'\n', &mut self.line)
+            .await
+            .map_err(|_| fail("read"))?;
+        if self.line == b"STORED\r\n" {
+            Ok(())
+        } else {
+            Err(fail("not stored"))
+        }
     }
 
-    async fn get(&mut self, key: &[u8]) -> Vec<u8> {
+    async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.out.clear();
         self.out.extend_from_slice(b"get ");
         self.out.extend_from_slice(key);
         self.out.extend_from_slice(b"\r\n");
-        self.stream.get_mut().write_all(&self.out).await.unwrap();
+        self.stream
+            .get_mut()
+            .write_all(&self.out)
+            .await
+            .map_err(|_| fail("write"))?;
         self.line.clear();
-        self.stream.read_until(b'\n', &mut self.line).await.unwrap();
-        let header = std::str::from_utf8(&self.line).unwrap();
-        let len: usize = header
-            .trim_end()
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        self.stream
+            .read_until(b'\n', &mut self.line)
+            .await
+            .map_err(|_| fail("read"))?;
+        if self.line == b"END\r\n" {
+            return Ok(None);
+        }
+        let len: usize = std::str::from_utf8(&self.line)
+            .ok()
+            .and_then(|header| header.trim_end().rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| fail("bad VALUE line"))?;
         let mut value = vec![0; len + 2];
-        self.stream.read_exact(&mut value).await.unwrap();
+        self.stream
+            .read_exact(&mut value)
+            .await
+            .map_err(|_| fail("read"))?;
         value.truncate(len);
         self.line.clear();
-        self.stream.read_until(b'\n', &mut self.line).await.unwrap();
-        assert_eq!(self.line, b"END\r\n");
-        value
+        self.stream
+            .read_until(b'\n', &mut self.line)
+            .await
+            .map_err(|_| fail("read"))?;
+        if self.line != b"END\r\n" {
+            return Err(fail("no END"));
+        }
+        Ok(Some(value))
     }
 }
 
+/// What the raw client does with JSON.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Json {
+    /// Text made once before the run; parsed on load (the baseline).
+    ParseOnLoad,
+    /// Made on every save and parsed on load.
+    MadePerSave,
+    /// Made once, never parsed: load returns the byte count.
+    Never,
+}
+
+/// The raw client: `CONNECTIONS` connections, each behind a mutex, taken round-robin.
+struct RawMemcached {
+    connections: Vec<Mutex<RawConnection>>,
+    next: AtomicUsize,
+    json: Json,
+}
+
+impl RawMemcached {
+    async fn open(addr: &str, json: Json) -> Self {
+        let mut connections = Vec::with_capacity(CONNECTIONS);
+        for _ in 0..CONNECTIONS {
+            connections.push(Mutex::new(RawConnection::open(addr).await));
+        }
+        Self {
+            connections,
+            next: AtomicUsize::new(0),
+            json,
+        }
+    }
+
+    fn connection(&self) -> &Mutex<RawConnection> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        &self.connections[n % self.connections.len()]
+    }
+}
+
+fn raw_key(id: &SessionId) -> Vec<u8> {
+    let mut key = b"raw:".to_vec();
+    key.extend_from_slice(id.as_str().as_bytes());
+    key
+}
+
+impl LoadTarget for RawMemcached {
+    type Value = (serde_json::Value, Vec<u8>);
+
+    fn name(&self) -> String {
+        match self.json {
+            Json::ParseOnLoad => "raw memcached".to_owned(),
+            Json::MadePerSave => "raw memcached, JSON made per save".to_owned(),
+            Json::Never => "raw memcached, never parsed".to_owned(),
+        }
+    }
+
+    fn prepare(&self, payload: &str) -> Self::Value {
+        let value = serde_json::json!({ VALUE_KEY: payload });
+        let text = serde_json::to_vec(&value).unwrap();
+        (value, text)
+    }
+
+    async fn save(&self, id: &SessionId, value: &Self::Value) -> Result<()> {
+        let made;
+        let text = if self.json == Json::MadePerSave {
+            made = serde_json::to_vec(&value.0).map_err(|_| fail("encode"))?;
+            made.as_slice()
+        } else {
+            value.1.as_slice()
+        };
+        self.connection().lock().await.set(&raw_key(id), text).await
+    }
+
+    async fn load(&self, id: &SessionId) -> Result<Option<usize>> {
+        let Some(bytes) = self.connection().lock().await.get(&raw_key(id)).await? else {
+            return Ok(None);
+        };
+        if self.json == Json::Never {
+            // The payload's length, as the others report: the JSON text minus `{"payload":""}`.
+            return Ok(Some(bytes.len().saturating_sub(VALUE_KEY.len() + 7)));
+        }
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|_| fail("decode"))?;
+        Ok(value[VALUE_KEY].as_str().map(str::len))
+    }
+
+    async fn remove(&self, id: &SessionId) -> Result<()> {
+        let mut conn = self.connection().lock().await;
+        let mut key = b"delete ".to_vec();
+        key.extend_from_slice(&raw_key(id));
+        key.extend_from_slice(b"\r\n");
+        conn.stream
+            .get_mut()
+            .write_all(&key)
+            .await
+            .map_err(|_| fail("write"))?;
+        conn.line.clear();
+        let RawConnection { stream, line, .. } = &mut *conn;
+        stream
+            .read_until(b'\n', line)
+            .await
+            .map_err(|_| fail("read"))?;
+        Ok(())
+    }
+}
+
+/// This process's CPU time (user + system) in seconds, from `/proc/self/stat` (Linux; zero
+/// elsewhere). memcached runs in its own process, so this is the client side alone.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| rest.split(' ').map(|f| f.parse().unwrap_or(0.0)).collect())
+        .unwrap_or_default();
+    // utime and stime are fields 14 and 15 of the line, 11 and 12 after the command name,
+    // in clock ticks of 1/100 s.
+    (fields.get(11).copied().unwrap_or(0.0) + fields.get(12).copied().unwrap_or(0.0)) / 100.0
+}
+
+/// Runs one load and returns its report and the client CPU microseconds per pair.
+async fn measured<T: LoadTarget>(
+    target: Arc<T>,
+    config: &LoadConfig,
+) -> (sessionbank_cli::load::LoadReport, f64) {
+    let before = cpu_seconds();
+    let report = run_load(target, config).await.unwrap();
+    let cpu = (cpu_seconds() - before) * 1e6 / (report.ops.max(1) as f64);
+    (report, cpu)
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 fn main() {
-    let secs: u64 = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(3);
+    let secs = env("SESSIONBANK_BENCH_SECONDS", 2);
+    let rounds = env("SESSIONBANK_BENCH_ROUNDS", 5);
+    let concurrency = usize::try_from(env("SESSIONBANK_BENCH_CONCURRENCY", 64)).unwrap();
+    let only = std::env::var("SESSIONBANK_BENCH_ONLY").ok();
     let server = MemcachedServer::start();
     let pinned = sessionbank_testkit::servers::pin_apart(&[server.process()]);
     println!("server on CPU 0, client on CPU 1: {pinned}");
@@ -165,93 +290,99 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let record = Arc::new(record());
-        let payload = Arc::new(serde_json::to_vec(&*record).unwrap());
-        println!(
-            "payload {} bytes of JSON, {TASKS} tasks, {CONNECTIONS} connections, {secs}s per measurement",
-            payload.len()
-        );
-        let ids: Arc<Vec<SessionId>> = Arc::new(
-            (0..TASKS * 64)
-                .map(|_| SessionId::generate().unwrap())
-                .collect(),
-        );
-
         let store = MemcachedStore::builder([server.addr()])
             .pool_size(CONNECTIONS)
             .connect()
             .await
             .unwrap();
-        let prefix = store.prefix().to_owned();
-        let mut conns = Vec::new();
-        for _ in 0..CONNECTIONS {
-            conns.push(Mutex::new(Raw::open(&server.addr()).await));
+        let store = Arc::new(StoreHandle::new(store));
+        let raw = Arc::new(RawMemcached::open(&server.addr(), Json::ParseOnLoad).await);
+        let serializing = Arc::new(RawMemcached::open(&server.addr(), Json::MadePerSave).await);
+        let unparsed = Arc::new(RawMemcached::open(&server.addr(), Json::Never).await);
+        if let Some(only) = only {
+            let config = LoadConfig {
+                concurrency,
+                duration: Duration::from_secs(secs * rounds),
+                ids_per_task: 64,
+                ..LoadConfig::default()
+            };
+            let (report, cpu) = if only == "raw" {
+                measured(raw.clone(), &config).await
+            } else {
+                measured(store.clone(), &config).await
+            };
+            println!(
+                "{only} alone: {:.0} pairs/s, {cpu:.1} us client CPU per pair",
+                report.ops_per_sec()
+            );
+            return;
         }
-        let conns = Arc::new(conns);
-        let keys: Arc<Vec<Vec<u8>>> = Arc::new(
-            ids.iter()
-                .map(|id| format!("{prefix}{}", id.as_str()).into_bytes())
-                .collect(),
-        );
-        // Alternate the two, three times, and keep each one's best round: other work on the machine
-        // then disadvantages neither.
-        let (mut best_store, mut best_raw, mut best_json) = (0f64, 0f64, 0f64);
-        for round in 1..=3 {
-            let (s, r, i) = (store.clone(), record.clone(), ids.clone());
-            let (store_rate, store_cpu) = measure(secs, move |t, n| {
-                let (s, r, i) = (s.clone(), r.clone(), i.clone());
-                async move {
-                    let id = &i[t * 64 + (n as usize % 64)];
-                    s.set(id, &r).await.unwrap();
-                    assert!(s.get(id).await.unwrap().is_some());
-                }
-            })
-            .await;
+        for tasks in [concurrency, 1] {
+            let config = LoadConfig {
+                concurrency: tasks,
+                duration: Duration::from_secs(secs),
+                ids_per_task: 64,
+                ..LoadConfig::default()
+            };
             println!(
-                "round {round}: MemcachedStore set+get:    {store_rate:>9.0} pairs/s, {store_cpu:>5.1} µs client CPU per pair"
+                "{tasks} tasks, {}-byte payload, {rounds} rounds of {secs}s, save+load pairs/s",
+                config.value_bytes
             );
-            let (c, p, k) = (conns.clone(), payload.clone(), keys.clone());
-            let (raw_rate, raw_cpu) = measure(secs, move |t, n| {
-                let (c, p, k) = (c.clone(), p.clone(), k.clone());
-                async move {
-                    let key = &k[t * 64 + (n as usize % 64)];
-                    c[t % CONNECTIONS].lock().await.set(key, &p).await;
-                    let back = c[t % CONNECTIONS].lock().await.get(key).await;
-                    assert_eq!(back.len(), p.len());
+            let (mut to_raw, mut to_serializing, mut to_unparsed) =
+                (Vec::new(), Vec::new(), Vec::new());
+            // Rounds alternate the order, so neither side always runs on a warmer server.
+            for round in 1..=rounds {
+                let (store_report, store_cpu);
+                let (raw_report, raw_cpu);
+                if round % 2 == 1 {
+                    (store_report, store_cpu) = measured(store.clone(), &config).await;
+                    (raw_report, raw_cpu) = measured(raw.clone(), &config).await;
+                } else {
+                    (raw_report, raw_cpu) = measured(raw.clone(), &config).await;
+                    (store_report, store_cpu) = measured(store.clone(), &config).await;
                 }
-            })
-            .await;
-            println!(
-                "round {round}: raw text protocol set+get: {raw_rate:>9.0} pairs/s, {raw_cpu:>5.1} µs client CPU per pair"
-            );
-            // The raw client again, encoding the record before `set` and decoding what `get`
-            // returns, as anything that hands out a `Record` must.
-            let (c, r, k) = (conns.clone(), record.clone(), keys.clone());
-            let (json_rate, json_cpu) = measure(secs, move |t, n| {
-                let (c, r, k) = (c.clone(), r.clone(), k.clone());
-                async move {
-                    let key = &k[t * 64 + (n as usize % 64)];
-                    let bytes = serde_json::to_vec(&*r).unwrap();
-                    c[t % CONNECTIONS].lock().await.set(key, &bytes).await;
-                    let back = c[t % CONNECTIONS].lock().await.get(key).await;
-                    let decoded: Record = serde_json::from_slice(&back).unwrap();
-                    assert_eq!(decoded.created_at, r.created_at);
+                let (serializing_report, serializing_cpu) =
+                    measured(serializing.clone(), &config).await;
+                let (unparsed_report, unparsed_cpu) = measured(unparsed.clone(), &config).await;
+                for report in [
+                    &store_report,
+                    &raw_report,
+                    &serializing_report,
+                    &unparsed_report,
+                ] {
+                    assert_eq!(report.errors, 0, "{} had errors", report.target);
                 }
-            })
-            .await;
+                let (s, r) = (store_report.ops_per_sec(), raw_report.ops_per_sec());
+                let (j, u) = (
+                    serializing_report.ops_per_sec(),
+                    unparsed_report.ops_per_sec(),
+                );
+                to_raw.push(s / r);
+                to_serializing.push(s / j);
+                to_unparsed.push(s / u);
+                println!(
+                    "round {round}: MemcachedStore {s:>8.0} (p50 {:>5.0} us, p99 {:>5.0} us)   \
+                     raw {r:>8.0} (p50 {:>5.0} us, p99 {:>5.0} us)   \
+                     raw, JSON per save {j:>8.0}   raw, never parsed {u:>8.0}   store/raw {:.2}",
+                    store_report.latency_us(0.5),
+                    store_report.latency_us(0.99),
+                    raw_report.latency_us(0.5),
+                    raw_report.latency_us(0.99),
+                    s / r
+                );
+                println!(
+                    "  client CPU per pair: store {store_cpu:.1} us, raw {raw_cpu:.1} us, raw with \
+                     JSON per save {serializing_cpu:.1} us, raw never parsing {unparsed_cpu:.1} us"
+                );
+            }
             println!(
-                "round {round}: raw + JSON encode/decode:  {json_rate:>9.0} pairs/s, {json_cpu:>5.1} µs client CPU per pair"
+                "{tasks} tasks: median store / raw memcached {:.2}, store / raw with JSON made \
+                 per save {:.2}, store / raw never parsing {:.2}",
+                median(to_raw),
+                median(to_serializing),
+                median(to_unparsed)
             );
-            best_store = best_store.max(store_rate);
-            best_raw = best_raw.max(raw_rate);
-            best_json = best_json.max(json_rate);
         }
-        println!(
-            "best: store {best_store:.0} pairs/s, raw {best_raw:.0} pairs/s, raw + JSON \
-             {best_json:.0} pairs/s; ratio store/raw {:.2}, store/(raw + JSON) {:.2}",
-            best_store / best_raw,
-            best_store / best_json
-        );
     });
     drop(server);
 }

@@ -49,9 +49,13 @@ pub(crate) fn check_prefix(prefix: &str) -> Result<(), String> {
 }
 
 /// The value of a record: the record as JSON,
-/// `{"data":{…},"expires_at":…,"created_at":…,"last_access":…,"owner":…}`.
+/// `{"data":{…},"expires_at":…,"created_at":…,"last_access":…,"owner":…}` (the bytes
+/// `serde_json::to_vec` writes, by `sessionbank_core::json::write_record`, whose strings skip
+/// serde_json's byte-at-a-time escaping when they need none).
 pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, serde_json::Error> {
-    serde_json::to_vec(record)
+    let mut out = Vec::with_capacity(256);
+    sessionbank_core::json::write_record(&mut out, record)?;
+    Ok(out)
 }
 
 /// Why a stored value does not read back as a record.
