@@ -125,7 +125,11 @@ fn cpu_seconds(pid: u32) -> (f64, f64) {
     // The command name may hold spaces; the fields after it are space-separated.
     let fields: Vec<f64> = stat
         .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().map(|f| f.parse().unwrap_or(0.0)).collect())
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0.0))
+                .collect()
+        })
         .unwrap_or_default();
     let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0.0) / 100.0;
     (field(14) + field(15), field(16) + field(17))
