@@ -143,13 +143,21 @@ impl Connection {
                 };
                 self.out.extend_from_slice(name);
                 self.out.extend_from_slice(key);
-                let header = match command {
-                    StoreCommand::Cas(unique) => {
-                        format!(" {flags} {exptime} {} {unique}\r\n", value.len())
-                    }
-                    _ => format!(" {flags} {exptime} {}\r\n", value.len()),
-                };
-                self.out.extend_from_slice(header.as_bytes());
+                let mut number = itoa::Buffer::new();
+                self.out.push(b' ');
+                self.out.extend_from_slice(number.format(*flags).as_bytes());
+                self.out.push(b' ');
+                self.out
+                    .extend_from_slice(number.format(*exptime).as_bytes());
+                self.out.push(b' ');
+                self.out
+                    .extend_from_slice(number.format(value.len()).as_bytes());
+                if let StoreCommand::Cas(unique) = command {
+                    self.out.push(b' ');
+                    self.out
+                        .extend_from_slice(number.format(*unique).as_bytes());
+                }
+                self.out.extend_from_slice(b"\r\n");
                 self.out.extend_from_slice(value);
                 self.out.extend_from_slice(b"\r\n");
             }
