@@ -96,6 +96,45 @@ fn set_command(
     })
 }
 
+/// `EXEC`'s answers out of the answers to a redirected `[ASKING,] MULTI, …, EXEC` pipeline; an
+/// error answered to a queued command (`ASK`, `MOVED`, `TRYAGAIN`, `READONLY`: the transaction
+/// was aborted) comes out as that command's error.
+fn exec_answers(answers: Vec<Value>) -> RedisResult<Vec<Value>> {
+    let failed = answers.iter().find_map(|v| match v {
+        Value::ServerError(e) if e.kind() != Some(redis::ServerErrorKind::ExecAbort) => {
+            Some(e.clone())
+        }
+        _ => None,
+    });
+    if let Some(e) = failed {
+        return Err(redis::RedisError::from(e));
+    }
+    match answers.into_iter().last() {
+        Some(Value::Array(items)) => Ok(items),
+        _ => Err(redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort),
+            "the redirected transaction was aborted",
+        ))),
+    }
+}
+
+/// The error of the first failed command of an aborted transaction or pipeline, as if that
+/// command had run alone, so that a `READONLY` or `MASTERDOWN` inside (a Sentinel failover)
+/// drops the connection and maps to `Unavailable`, and `ASK`/`MOVED`/`TRYAGAIN` are seen as
+/// such. Any other error is returned as it is.
+fn unwrap_aborted(err: redis::RedisError) -> redis::RedisError {
+    let first = err.clone().into_server_errors().and_then(|errors| {
+        errors
+            .iter()
+            .map(|(_, e)| e.clone())
+            .find(|e| e.kind() != Some(redis::ServerErrorKind::ExecAbort))
+    });
+    match first {
+        Some(inner) => redis::RedisError::from(inner),
+        None => err,
+    }
+}
+
 /// Where a transaction that a cluster redirected must go: the node of the first `ASK` or
 /// `MOVED` among its commands' errors, and whether it was `ASK` (send `ASKING` first).
 fn transaction_redirect(err: &redis::RedisError) -> Option<(String, u16, bool)> {
@@ -267,25 +306,20 @@ impl RedisStore {
                         redirected.add_command(cmd.clone());
                     }
                     redirected.cmd("EXEC");
-                    let exec_at = redirected.len() - 1;
+                    let count = redirected.len();
                     let route = SingleNodeRoutingInfo::ByAddress {
                         host: host.clone(),
                         port: *port,
                     };
                     let mut conn = conn.clone();
-                    conn.route_pipeline(redirected, exec_at, 1, route)
+                    conn.route_pipeline(redirected, 0, count, route)
                         .await
-                        .and_then(|mut answers| match answers.pop() {
-                            Some(Value::Array(items)) => Ok(items),
-                            _ => Err(redis::RedisError::from((
-                                redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort),
-                                "the redirected transaction was aborted",
-                            ))),
-                        })
+                        .map_err(unwrap_aborted)
+                        .and_then(exec_answers)
                 }
                 _ => match self.inner.conn.checkout().await {
                     Ok(mut conn) => {
-                        let result = pipe.query_async(&mut conn).await;
+                        let result = pipe.query_async(&mut conn).await.map_err(unwrap_aborted);
                         if let Err(e) = &result {
                             self.inner.conn.settle(&conn, e);
                         }
@@ -305,7 +339,16 @@ impl RedisStore {
                         redirect = Some(target);
                         continue;
                     }
-                    if self.redirect_again(&e, &mut attempt).await {
+                    // A redirected transaction that was aborted without a redirection (the
+                    // migration ended meanwhile) ran nothing either: start over.
+                    let aborted_redirect = redirect.is_some()
+                        && e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ExecAbort);
+                    if (aborted_redirect && attempt < 20)
+                        || self.redirect_again(&e, &mut attempt).await
+                    {
+                        if aborted_redirect {
+                            attempt += 1;
+                        }
                         redirect = None;
                         continue;
                     }

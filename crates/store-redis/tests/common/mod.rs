@@ -113,6 +113,10 @@ pub(crate) fn standalone_tests(server: &RedisServer) -> Vec<libtest_mimic::Trial
             move || block_on(hash_ttl(url)),
         ));
     }
+    tests.push(trial(
+        "hash_writes_to_a_replica_are_unavailable_not_backend_errors",
+        || block_on(hash_on_a_replica()),
+    ));
     tests.push(trial("layout_option_accepts_string_and_hash_only", || {
         block_on(layout_option())
     }));
@@ -1064,6 +1068,22 @@ async fn hash_ttl(url: String) -> anyhow::Result<()> {
         .touch(&browser, Some(now - Duration::from_secs(1)))
         .await?;
     ensure!(store.get(&browser).await?.is_none());
+    // A large session: `create` writes its fields in chunks (Lua's unpack has a limit), and
+    // `rename` moves it whole.
+    let big = SessionId::generate()?;
+    let mut data = serde_json::Map::new();
+    for i in 0..450 {
+        data.insert(format!("key{i}"), json!({"i": i, "s": "x".repeat(i % 7)}));
+    }
+    let record = Record::new(now)
+        .with_data(Data::from(data))
+        .expiring_at(now + hour());
+    store.create(&big, &record).await?;
+    ensure!(store.get(&big).await?.as_ref() == Some(&record), "450 keys");
+    let renamed = SessionId::generate()?;
+    store.rename(&big, &renamed).await?;
+    let back = store.get(&renamed).await?.context("renamed")?;
+    ensure!(back.data == record.data && back.expires_at == record.expires_at);
     store.clear().await?;
     Ok(())
 }
@@ -1145,5 +1165,47 @@ async fn hash_one_transaction() -> anyhow::Result<()> {
         "no Lua on the hot path\n{stats}"
     );
     drop(server);
+    Ok(())
+}
+
+/// A hash-layout store pointed at a replica (what a connection sees right after a Sentinel
+/// failover demoted its master): the transaction's commands answer READONLY, which must come
+/// out as a retryable `Unavailable`, as a single command's READONLY does, not as "transaction
+/// aborted".
+async fn hash_on_a_replica() -> anyhow::Result<()> {
+    let master = RedisServer::start();
+    let replica = RedisServer::start();
+    let out = replica.cli(&["replicaof", "127.0.0.1", &master.port().to_string()]);
+    ensure!(out.contains("OK"), "replicaof: {out}");
+    let store = hash_store(&replica.url(), &format!("sbr:{}:", random_name())).await?;
+    let id = SessionId::generate()?;
+    let now = Timestamp::now();
+    let err = store
+        .set(&id, &Record::new(now).expiring_at(now + hour()))
+        .await
+        .err()
+        .context("a write to a replica fails")?;
+    ensure!(
+        err.kind() == ErrorKind::Unavailable && err.kind().is_retryable(),
+        "set: {}",
+        err.chain()
+    );
+    let err = store
+        .update(&id, &Patch::new().set("a", json!(1)))
+        .await
+        .err()
+        .context("an update on a replica fails")?;
+    ensure!(
+        err.kind() == ErrorKind::Unavailable,
+        "update: {}",
+        err.chain()
+    );
+    ensure!(
+        err.chain().contains("READONLY") || err.chain().to_lowercase().contains("read only"),
+        "the cause is named: {}",
+        err.chain()
+    );
+    drop(replica);
+    drop(master);
     Ok(())
 }
