@@ -21,7 +21,8 @@
 //! Knobs from the environment: `SESSIONBANK_BENCH_SECONDS` (per run, default 2),
 //! `SESSIONBANK_BENCH_ROUNDS` (default 5), `SESSIONBANK_BENCH_CONCURRENCY` (default 64; a run
 //! at 1 always follows), `SESSIONBANK_BENCH_ONLY=store|raw` (one side only, for a profiler),
-//! `SESSIONBANK_BENCH_CONNECTIONS` (the store's `connections` option, default 1).
+//! `SESSIONBANK_BENCH_CONNECTIONS` (the store's `connections` option, default 1),
+//! `SESSIONBANK_BENCH_LAYOUT` (the store's `layout` option: `string`, the default, or `hash`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -125,6 +126,7 @@ fn main() {
     let rounds = env("SESSIONBANK_BENCH_ROUNDS", 5);
     let concurrency = usize::try_from(env("SESSIONBANK_BENCH_CONCURRENCY", 64)).unwrap();
     let connections = env("SESSIONBANK_BENCH_CONNECTIONS", 1);
+    let layout = std::env::var("SESSIONBANK_BENCH_LAYOUT").unwrap_or_else(|_| "string".into());
     // `store` or `raw`: run one side only (for a profiler).
     let only = std::env::var("SESSIONBANK_BENCH_ONLY").ok();
     let server = RedisServer::start();
@@ -136,7 +138,7 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         let store = RedisStore::connect(&format!(
-            "{}?prefix=bench:&connections={connections}",
+            "{}?prefix=bench:&connections={connections}&layout={layout}",
             server.url()
         ))
         .await
