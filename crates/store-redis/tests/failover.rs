@@ -1,13 +1,14 @@
 //! Sentinel failover under load: the master is stopped while tasks keep writing and reading.
 //! Errors during the switch are `Unavailable` or `Timeout` and stop within a bounded time;
 //! afterwards every request succeeds, and writes that were acknowledged and replicated before
-//! the switch are readable from the new master.
+//! the switch are readable from the new master. A string-layout and a hash-layout store run
+//! side by side through the same failover (the hash layout's writes are `MULTI … EXEC`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use sessionbank_core::{ErrorKind, Record, SessionId, Store, Timestamp};
+use sessionbank_core::{ErrorKind, Patch, Record, SessionId, Store, Timestamp};
 use sessionbank_store_redis::RedisStore;
 use sessionbank_testkit::servers::redis::RedisSentinel;
 
@@ -16,25 +17,32 @@ const SWITCH_BOUND: Duration = Duration::from_secs(60);
 #[test]
 fn sentinel_failover_under_load() {
     let mut group = RedisSentinel::start();
-    let url = format!(
-        "{}?prefix=failover:&response_timeout=5s&connect_timeout=5s",
-        group.url()
-    );
     let master_port = group.master_port();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let store = Arc::new(runtime.block_on(RedisStore::connect(&url)).unwrap());
+    let stores: Vec<Arc<RedisStore>> = [("failover:", "string"), ("failoverh:", "hash")]
+        .into_iter()
+        .map(|(prefix, layout)| {
+            let url = format!(
+                "{}?prefix={prefix}&layout={layout}&response_timeout=5s&connect_timeout=5s",
+                group.url()
+            );
+            Arc::new(runtime.block_on(RedisStore::connect(&url)).unwrap())
+        })
+        .collect();
 
     // Acknowledged and replicated before the switch.
     let now = Timestamp::now();
     let record = Record::new(now).expiring_at(now + Duration::from_secs(3600));
     let before: Vec<SessionId> = (0..100).map(|_| SessionId::generate().unwrap()).collect();
     runtime.block_on(async {
-        for id in &before {
-            store.set(id, &record).await.unwrap();
+        for store in &stores {
+            for id in &before {
+                store.set(id, &record).await.unwrap();
+            }
         }
     });
     let replicated = group.cli(master_port, &["WAIT", "1", "10000"]);
@@ -44,11 +52,12 @@ fn sentinel_failover_under_load() {
         "the replica acknowledged the writes"
     );
 
-    // Load: four tasks writing and reading their own sessions until told to stop.
+    // Load: four tasks per store writing, reading and updating their own sessions until told
+    // to stop.
     let stop = Arc::new(AtomicBool::new(false));
-    let tasks: Vec<_> = (0..4)
-        .map(|_| {
-            let store = store.clone();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = stores[i % 2].clone();
             let stop = stop.clone();
             let record = record.clone();
             runtime.spawn(async move {
@@ -56,8 +65,12 @@ fn sentinel_failover_under_load() {
                 let mut successes = 0u64;
                 while !stop.load(Ordering::SeqCst) {
                     let id = SessionId::generate().unwrap();
+                    let patch = Patch::new().set("n", 1.into());
                     let result = match store.set(&id, &record).await {
-                        Ok(()) => store.get(&id).await.map(|_| ()),
+                        Ok(()) => match store.update(&id, &patch).await {
+                            Ok(()) => store.get(&id).await.map(|_| ()),
+                            Err(e) => Err(e),
+                        },
                         Err(e) => Err(e),
                     };
                     match result {
@@ -80,7 +93,13 @@ fn sentinel_failover_under_load() {
     let recovered = runtime.block_on(async {
         loop {
             let id = SessionId::generate().unwrap();
-            if store.set(&id, &record).await.is_ok() && store.get(&id).await.is_ok() {
+            let mut ok = true;
+            for store in &stores {
+                ok &= store.set(&id, &record).await.is_ok()
+                    && store.update(&id, &Patch::new()).await.is_ok()
+                    && store.get(&id).await.is_ok();
+            }
+            if ok {
                 return Instant::now();
             }
             assert!(
@@ -118,16 +137,20 @@ fn sentinel_failover_under_load() {
 
     // Afterwards every request succeeds, and the replicated writes are there.
     runtime.block_on(async {
-        for _ in 0..100 {
-            let id = SessionId::generate().unwrap();
-            store.set(&id, &record).await.unwrap();
-            assert!(store.get(&id).await.unwrap().is_some());
-        }
-        for id in &before {
-            assert!(
-                store.get(id).await.unwrap().is_some(),
-                "a replicated write survived the failover"
-            );
+        for store in &stores {
+            for _ in 0..100 {
+                let id = SessionId::generate().unwrap();
+                store.set(&id, &record).await.unwrap();
+                store.update(&id, &Patch::new()).await.unwrap();
+                assert!(store.get(&id).await.unwrap().is_some());
+            }
+            for id in &before {
+                assert!(
+                    store.get(id).await.unwrap().is_some(),
+                    "a replicated write survived the failover ({:?})",
+                    store.layout()
+                );
+            }
         }
     });
     let new_master = group.cli(
@@ -138,7 +161,7 @@ fn sentinel_failover_under_load() {
         new_master.contains(&group.replica_port().to_string()),
         "the sentinels promoted the replica: {new_master}"
     );
-    drop(store);
+    drop(stores);
     drop(runtime);
     drop(group);
 }
