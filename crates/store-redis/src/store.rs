@@ -286,7 +286,9 @@ impl RedisStore {
     /// as `ASKING`, `MULTI`, the commands, `EXEC` in one pipeline on one connection (so the
     /// `ASKING` flag, which Redis keeps until `EXEC` inside a transaction, cannot be taken by
     /// another request), up to 20 times; other redirections go through
-    /// [`redirect_again`](Self::redirect_again).
+    /// [`redirect_again`](Self::redirect_again). An aborted transaction's error is its first
+    /// failed command's (`READONLY` after a failover is then `Unavailable`, as for one
+    /// command).
     pub(crate) async fn transaction(
         &self,
         operation: Operation,
@@ -912,7 +914,6 @@ impl Store for RedisStore {
 
     async fn length(&self) -> Result<u64> {
         let op = Operation::Length;
-        let mut count = 0u64;
         let pattern = self.inner.keys.session_pattern();
         let counted = &std::sync::atomic::AtomicU64::new(0);
         self.scan_all(op, &pattern, true, |keys| {
@@ -931,8 +932,7 @@ impl Store for RedisStore {
             }
         })
         .await?;
-        count += counted.load(std::sync::atomic::Ordering::Relaxed);
-        Ok(count)
+        Ok(counted.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     async fn clear(&self) -> Result<u64> {
