@@ -93,6 +93,11 @@ fn extra_tests(base: &str) -> Vec<Trial> {
             "browser_sessions_move_their_deadline_on_update",
             browser_deadline_moves,
         ),
+        with_url(
+            base,
+            "a_seed_list_with_a_dead_server_reaches_the_live_one",
+            seed_list_with_a_dead_server,
+        ),
         trial("a_server_that_goes_away_is_unavailable", server_goes_away),
         trial(
             "connection_strings_keep_hosts_and_options",
@@ -256,6 +261,22 @@ async fn other_index_shape(url: String) -> anyhow::Result<()> {
         "names it: {err}"
     );
     anyhow::ensure!(err.to_string().contains("expireAfterSeconds"), "{err}");
+    Ok(())
+}
+
+/// Several servers in the URL, the first of them down (nothing listens on its port): the
+/// driver finds the replica set's primary through the live seed, and the store works.
+async fn seed_list_with_a_dead_server(url: String) -> anyhow::Result<()> {
+    let dead = sessionbank_testkit::servers::free_port();
+    let rest = url.strip_prefix("mongodb://").context("a mongodb:// URL")?;
+    let url = format!("mongodb://127.0.0.1:{dead},{rest}&replicaSet=secantus");
+    let store = MongoStore::connect(&url).await?;
+    let id = SessionId::generate()?;
+    store.create(&id, &record_with(json!({"n": 1}))).await?;
+    let back = store.get(&id).await?.context("the session reads back")?;
+    anyhow::ensure!(back.data.get("n") == Some(&json!(1)));
+    store.destroy(&id).await?;
+    anyhow::ensure!(store.get(&id).await?.is_none());
     Ok(())
 }
 
