@@ -15,12 +15,14 @@
 //! also prints the CPU time per request of Redis, the app and wrk (from `/proc`).
 //!
 //! Where the time goes (2-core machine, wrk, both apps and Redis sharing it; CPU time of each
-//! process from `/proc/PID/stat` over 2 s of `SESSIONBANK_WRK_ONLY` runs, per request):
-//! sessionbank 15–17 µs in Redis, 30–34 µs in the app, 12–13 µs in wrk; raw 5 µs, 20–24 µs,
-//! 11 µs. The Redis side is the update script (`EVALSHA`, a `GET` and a `SET` in Lua, 10–16 µs
-//! a call under this load against 0.3 µs for a plain `SET`); the app side is cookie
-//! verification (HMAC-SHA256), the record's decoding and the patch. Ratio after the script
-//! stopped formatting numbers in Lua: 0.57–0.77 (mean 0.64), against 0.52–0.71 before.
+//! process from `/proc`, per request, as each round prints it). 2026-11-22, after writes
+//! stopped moving the expiry (and re-sending the cookie) on every request: sessionbank 52–66 µs
+//! (Redis 13–16, app 27–36, wrk 11–14), raw 35–36 µs (Redis 5, app 20, wrk 10–11); ratio of
+//! rates 0.58–0.83 over eight runs, the machine's noise included. The Redis side is the update
+//! script (`EVALSHA` 9.5–12.6 µs a call under this load, against 0.2–0.3 µs for a plain `GET`
+//! or `SET`). With `SESSIONBANK_WRK_STORE_OPTIONS=layout=hash` Redis spends 7–11 µs (native
+//! `MULTI … EXEC`, no Lua) but the app 31–40 µs parsing six replies instead of two, so the total
+//! and the ratio (0.64–0.72) do not improve here (docs/decisions/0004-redis-hash-layout.md).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: any failure ends it
 
 use std::io::{Read, Write};
