@@ -18,7 +18,7 @@
 //! process from `/proc`, per request, as each round prints it). 2026-11-22, after writes
 //! stopped moving the expiry (and re-sending the cookie) on every request: sessionbank 52–66 µs
 //! (Redis 13–16, app 27–36, wrk 11–14), raw 35–36 µs (Redis 5, app 20, wrk 10–11); ratio of
-//! rates 0.58–0.83 over eight runs, the machine's noise included. The Redis side is the update
+//! rates 0.58–0.83 over nine runs, the machine's noise included. The Redis side is the update
 //! script (`EVALSHA` 9.5–12.6 µs a call under this load, against 0.2–0.3 µs for a plain `GET`
 //! or `SET`). With `SESSIONBANK_WRK_STORE_OPTIONS=layout=hash` Redis spends 7–11 µs (native
 //! `MULTI … EXEC`, no Lua) but the app 31–40 µs parsing six replies instead of two, so the total
