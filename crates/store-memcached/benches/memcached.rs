@@ -36,6 +36,7 @@ use std::time::Duration;
 use sessionbank_cli::load::{LoadConfig, LoadTarget, VALUE_KEY, run_load};
 use sessionbank_core::{Error, ErrorKind, Operation, Result, SessionId, StoreHandle};
 use sessionbank_store_memcached::MemcachedStore;
+use sessionbank_testkit::servers::ProcessCpu;
 use sessionbank_testkit::servers::memcached::MemcachedServer;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -241,27 +242,14 @@ impl LoadTarget for RawMemcached {
     }
 }
 
-/// This process's CPU time (user + system) in seconds, from `/proc/self/stat` (Linux; zero
-/// elsewhere). memcached runs in its own process, so this is the client side alone.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<f64> = stat
-        .rsplit_once(") ")
-        .map(|(_, rest)| rest.split(' ').map(|f| f.parse().unwrap_or(0.0)).collect())
-        .unwrap_or_default();
-    // utime and stime are fields 14 and 15 of the line, 11 and 12 after the command name,
-    // in clock ticks of 1/100 s.
-    (fields.get(11).copied().unwrap_or(0.0) + fields.get(12).copied().unwrap_or(0.0)) / 100.0
-}
-
 /// Runs one load and returns its report and the client CPU microseconds per pair.
 async fn measured<T: LoadTarget>(
     target: Arc<T>,
     config: &LoadConfig,
 ) -> (sessionbank_cli::load::LoadReport, f64) {
-    let before = cpu_seconds();
+    let before = ProcessCpu::of(std::process::id()).own;
     let report = run_load(target, config).await.unwrap();
-    let cpu = (cpu_seconds() - before) * 1e6 / (report.ops.max(1) as f64);
+    let cpu = (ProcessCpu::of(std::process::id()).own - before) * 1e6 / (report.ops.max(1) as f64);
     (report, cpu)
 }
 

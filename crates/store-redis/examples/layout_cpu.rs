@@ -17,22 +17,11 @@ use std::time::{Duration, Instant};
 
 use sessionbank_core::{Patch, Record, SessionId, Store, Timestamp};
 use sessionbank_store_redis::RedisStore;
+use sessionbank_testkit::servers::ProcessCpu;
 use sessionbank_testkit::servers::redis::RedisServer;
 
-/// CPU seconds (user + system) process `pid` has used (fields 14 and 15 of
-/// `/proc/PID/stat`, in ticks of 1/100 s).
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<f64> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| {
-            rest.split_whitespace()
-                .map(|f| f.parse().unwrap_or(0.0))
-                .collect()
-        })
-        .unwrap_or_default();
-    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0.0) / 100.0;
-    field(14) + field(15)
+    ProcessCpu::of(pid).own
 }
 
 fn main() {

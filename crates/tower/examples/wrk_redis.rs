@@ -38,6 +38,7 @@ use redis::aio::MultiplexedConnection;
 use sessionbank_cookie::{CookieConfig, KeyRing};
 use sessionbank_core::StoreHandle;
 use sessionbank_store_redis::RedisStore;
+use sessionbank_testkit::servers::ProcessCpu;
 use sessionbank_testkit::servers::redis::RedisServer;
 use sessionbank_testkit::servers::require_program;
 use sessionbank_tower::{Session, SessionError, SessionLayer};
@@ -120,23 +121,6 @@ fn commands_per_request(server: &RedisServer, requests: f64) -> String {
     shown.join(" ")
 }
 
-/// CPU seconds (user + system) that process `pid` has used, and that its waited-for children
-/// used, from `/proc/PID/stat` (fields 14–17, in clock ticks of 1/100 s, Linux's `USER_HZ`).
-fn cpu_seconds(pid: u32) -> (f64, f64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The command name may hold spaces; the fields after it are space-separated.
-    let fields: Vec<f64> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| {
-            rest.split_whitespace()
-                .map(|f| f.parse().unwrap_or(0.0))
-                .collect()
-        })
-        .unwrap_or_default();
-    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0.0) / 100.0;
-    (field(14) + field(15), field(16) + field(17))
-}
-
 /// CPU time per request of Redis, the app (this process) and wrk over one run, in µs.
 #[derive(Default, Clone, Copy)]
 struct CpuPerRequest {
@@ -184,18 +168,18 @@ fn measured_wrk(addr: SocketAddr, cookie: &str, redis_pids: &[i32]) -> (f64, f64
         redis_pids
             .iter()
             .filter_map(|p| u32::try_from(*p).ok())
-            .map(|p| cpu_seconds(p).0)
+            .map(|p| ProcessCpu::of(p).own)
             .sum()
     };
     let me = std::process::id();
-    let (redis_before, (app_before, children_before)) = (redis_cpu(), cpu_seconds(me));
+    let (redis_before, before) = (redis_cpu(), ProcessCpu::of(me));
     let (rate, requests) = wrk(addr, cookie);
-    let (redis_after, (app_after, children_after)) = (redis_cpu(), cpu_seconds(me));
+    let (redis_after, after) = (redis_cpu(), ProcessCpu::of(me));
     let per = |seconds: f64| seconds * 1e6 / requests;
     let cpu = CpuPerRequest {
         redis: per(redis_after - redis_before),
-        app: per(app_after - app_before),
-        wrk: per(children_after - children_before),
+        app: per(after.own - before.own),
+        wrk: per(after.children - before.children),
     };
     (rate, requests, cpu)
 }

@@ -483,14 +483,7 @@ async fn one_round_trip() -> anyhow::Result<()> {
         .arg("commandstats")
         .query_async(&mut conn)
         .await?;
-    let calls = |name: &str| -> u64 {
-        stats
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:calls=")))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
+    let calls = |name: &str| command_calls(&stats, name);
     ensure!(
         calls("evalsha") == 2,
         "update and touch: one EVALSHA each\n{stats}"
@@ -528,14 +521,7 @@ async fn one_round_trip() -> anyhow::Result<()> {
         .arg("commandstats")
         .query_async(&mut conn)
         .await?;
-    let calls = |name: &str| -> u64 {
-        stats
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:calls=")))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
+    let calls = |name: &str| command_calls(&stats, name);
     ensure!(
         calls("set") == 2 && calls("evalsha") == 0,
         "set and create: one SET each\n{stats}"
@@ -1145,14 +1131,7 @@ async fn hash_one_transaction() -> anyhow::Result<()> {
         .arg("commandstats")
         .query_async(&mut conn)
         .await?;
-    let calls = |name: &str| -> u64 {
-        stats
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:calls=")))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
-    };
+    let calls = |name: &str| command_calls(&stats, name);
     ensure!(
         calls("multi") == 2 && calls("exec") == 2,
         "one transaction each\n{stats}"
@@ -1208,4 +1187,14 @@ async fn hash_on_a_replica() -> anyhow::Result<()> {
     drop(replica);
     drop(master);
     Ok(())
+}
+
+/// How many times `INFO commandstats` (in `stats`) says command `name` ran.
+fn command_calls(stats: &str, name: &str) -> u64 {
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }

@@ -279,3 +279,42 @@ impl Drop for ServerProcess {
         drop(self.dir.take());
     }
 }
+
+/// CPU time a process has used, from `/proc/PID/stat` (Linux; zeros elsewhere or for a pid
+/// that is gone), for benchmarks that report CPU per operation beside their rates.
+///
+/// # Examples
+///
+/// ```
+/// let cpu = sessionbank_testkit::servers::ProcessCpu::of(std::process::id());
+/// assert!(cpu.own >= 0.0 && cpu.children >= 0.0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcessCpu {
+    /// Seconds of user + system time of the process itself (all its threads).
+    pub own: f64,
+    /// Seconds of user + system time of its children that it has waited for.
+    pub children: f64,
+}
+
+impl ProcessCpu {
+    /// Reads fields 14–17 (`utime`, `stime`, `cutime`, `cstime`, in ticks of 1/100 s, Linux's
+    /// `USER_HZ`) of `/proc/PID/stat`.
+    pub fn of(pid: u32) -> Self {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The command name, in parentheses, may hold spaces; the fields after it do not.
+        let fields: Vec<f64> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| {
+                rest.split_whitespace()
+                    .map(|f| f.parse().unwrap_or(0.0))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0.0) / 100.0;
+        Self {
+            own: field(14) + field(15),
+            children: field(16) + field(17),
+        }
+    }
+}
