@@ -48,19 +48,26 @@ pub fn write_compact(out: &mut Vec<u8>, value: &Value) -> Result<(), serde_json:
             }
             out.push(b']');
         }
-        Value::Object(map) => {
-            out.push(b'{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_string(out, key)?;
-                out.push(b':');
-                write_compact(out, item)?;
-            }
-            out.push(b'}');
-        }
+        Value::Object(map) => write_object(out, map)?,
     }
+    Ok(())
+}
+
+/// Appends a JSON object.
+fn write_object(
+    out: &mut Vec<u8>,
+    map: &serde_json::Map<String, Value>,
+) -> Result<(), serde_json::Error> {
+    out.push(b'{');
+    for (i, (key, item)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(out, key)?;
+        out.push(b':');
+        write_compact(out, item)?;
+    }
+    out.push(b'}');
     Ok(())
 }
 
@@ -86,16 +93,9 @@ pub fn write_compact(out: &mut Vec<u8>, value: &Value) -> Result<(), serde_json:
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 pub fn write_record(out: &mut Vec<u8>, record: &Record) -> Result<(), serde_json::Error> {
-    out.extend_from_slice(b"{\"data\":{");
-    for (i, (key, item)) in record.data.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_string(out, key)?;
-        out.push(b':');
-        write_compact(out, item)?;
-    }
-    out.extend_from_slice(b"},\"expires_at\":");
+    out.extend_from_slice(b"{\"data\":");
+    write_object(out, &record.data)?;
+    out.extend_from_slice(b",\"expires_at\":");
     write_time(out, record.expires_at);
     out.extend_from_slice(b",\"created_at\":");
     write_time(out, Some(record.created_at));
