@@ -41,16 +41,7 @@ async fn spreads_over_every_master(url: String, ports: Vec<u16>) -> anyhow::Resu
             )
             .await?;
     }
-    let mut per_node = Vec::new();
-    for port in &ports {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}s:*", store.prefix()))
-            .query_async(&mut conn)
-            .await?;
-        per_node.push(keys.len());
-    }
+    let per_node = keys_per_node(&ports, &format!("{}s:*", store.prefix())).await?;
     ensure!(
         per_node.iter().all(|n| *n > 0),
         "60 random ids land on every master: {per_node:?}"
@@ -98,16 +89,7 @@ async fn hash_spreads_over_every_master(url: String, ports: Vec<u16>) -> anyhow:
             .await?;
         ids.push(id);
     }
-    let mut per_node = Vec::new();
-    for port in &ports {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
-        let mut conn = client.get_multiplexed_async_connection().await?;
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}h:*", store.prefix()))
-            .query_async(&mut conn)
-            .await?;
-        per_node.push(keys.len());
-    }
+    let per_node = keys_per_node(&ports, &format!("{}h:*", store.prefix())).await?;
     ensure!(
         per_node.iter().all(|n| *n > 0),
         "60 random ids land on every master: {per_node:?}"
@@ -219,4 +201,19 @@ fn main() -> std::process::ExitCode {
         .run();
     drop(cluster);
     code
+}
+
+/// How many keys matching `pattern` each master (by port) holds.
+async fn keys_per_node(ports: &[u16], pattern: &str) -> anyhow::Result<Vec<usize>> {
+    let mut per_node = Vec::new();
+    for port in ports {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(pattern)
+            .query_async(&mut conn)
+            .await?;
+        per_node.push(keys.len());
+    }
+    Ok(per_node)
 }

@@ -33,6 +33,16 @@ fn trial(
     })
 }
 
+/// A trial that runs `f` with its own copy of the server's URL.
+fn url_trial<F, Fut>(url: &str, name: &str, f: F) -> libtest_mimic::Trial
+where
+    F: FnOnce(String) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let url = url.to_owned();
+    trial(name, move || block_on(f(url)))
+}
+
 fn hour() -> Duration {
     Duration::from_secs(3600)
 }
@@ -47,72 +57,56 @@ pub(crate) async fn raw(url: &str) -> anyhow::Result<redis::aio::MultiplexedConn
 pub(crate) fn standalone_tests(server: &RedisServer) -> Vec<libtest_mimic::Trial> {
     let url = server.url();
     let mut tests = Vec::new();
-    {
-        let url = url.clone();
-        tests.push(trial("ttl_is_the_deadline_in_milliseconds", move || {
-            block_on(ttl_is_the_deadline(url))
-        }));
-    }
-    {
-        let url = url.clone();
-        tests.push(trial(
-            "registry_entry_connects_and_rejects_bad_options",
-            move || block_on(registry_entry(url)),
-        ));
-    }
-    {
-        let url = url.clone();
-        tests.push(trial("a_longer_prefix_is_another_store", move || {
-            block_on(longer_prefix(url))
-        }));
-    }
-    {
-        let url = url.clone();
-        tests.push(trial("owner_sets_are_pruned_and_expire", move || {
-            block_on(owner_sets(url))
-        }));
-    }
-    {
-        let url = url.clone();
-        tests.push(trial("paging_resumes_inside_a_scan_batch", move || {
-            block_on(paging(url))
-        }));
-    }
-    {
-        let url = url.clone();
-        tests.push(trial(
-            "update_and_rename_keep_every_value_exactly",
-            move || block_on(exact_values(url)),
-        ));
-    }
-    {
-        let url = url.clone();
-        tests.push(trial(
-            "hash_destroy_racing_50_updates_leaves_no_session",
-            move || block_on(hash_destroy_races_updates(url)),
-        ));
-    }
-    {
-        let url = url.clone();
-        tests.push(trial(
-            "hash_update_of_a_missing_id_is_gone_and_its_zombie_expires",
-            move || block_on(hash_zombie(url)),
-        ));
-    }
-    {
-        let url = url.clone();
-        tests.push(trial(
-            "hash_and_string_layouts_with_one_prefix_do_not_see_each_other",
-            move || block_on(two_layouts(url)),
-        ));
-    }
-    {
-        let url = url.clone();
-        tests.push(trial(
-            "hash_ttl_is_the_deadline_and_follows_browser_use",
-            move || block_on(hash_ttl(url)),
-        ));
-    }
+    tests.push(url_trial(
+        &url,
+        "ttl_is_the_deadline_in_milliseconds",
+        ttl_is_the_deadline,
+    ));
+    tests.push(url_trial(
+        &url,
+        "registry_entry_connects_and_rejects_bad_options",
+        registry_entry,
+    ));
+    tests.push(url_trial(
+        &url,
+        "a_longer_prefix_is_another_store",
+        longer_prefix,
+    ));
+    tests.push(url_trial(
+        &url,
+        "owner_sets_are_pruned_and_expire",
+        owner_sets,
+    ));
+    tests.push(url_trial(
+        &url,
+        "paging_resumes_inside_a_scan_batch",
+        paging,
+    ));
+    tests.push(url_trial(
+        &url,
+        "update_and_rename_keep_every_value_exactly",
+        exact_values,
+    ));
+    tests.push(url_trial(
+        &url,
+        "hash_destroy_racing_50_updates_leaves_no_session",
+        hash_destroy_races_updates,
+    ));
+    tests.push(url_trial(
+        &url,
+        "hash_update_of_a_missing_id_is_gone_and_its_zombie_expires",
+        hash_zombie,
+    ));
+    tests.push(url_trial(
+        &url,
+        "hash_and_string_layouts_with_one_prefix_do_not_see_each_other",
+        two_layouts,
+    ));
+    tests.push(url_trial(
+        &url,
+        "hash_ttl_is_the_deadline_and_follows_browser_use",
+        hash_ttl,
+    ));
     tests.push(trial(
         "hash_writes_to_a_replica_are_unavailable_not_backend_errors",
         || block_on(hash_on_a_replica()),
