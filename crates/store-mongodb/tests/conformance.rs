@@ -314,20 +314,8 @@ async fn rename_in_transaction(url: String) -> anyhow::Result<()> {
     anyhow::ensure!(err.kind() == ErrorKind::AlreadyExists, "{}", err.chain());
     anyhow::ensure!(store.get(&new).await?.is_some() && store.get(&other).await?.is_some());
     // Twenty renames racing one another: exactly one wins, the session is never lost.
-    let targets: Vec<SessionId> = (0..20)
-        .map(|_| SessionId::generate())
-        .collect::<Result<_, _>>()?;
-    let racing = targets.iter().map(|t| {
-        let (store, t) = (store.clone(), *t);
-        async move { store.rename(&new, &t).await }
-    });
-    let results = futures::future::join_all(racing).await;
-    let won = results.iter().filter(|r| r.is_ok()).count();
+    let (won, live) = race_renames(&store, &new).await?;
     anyhow::ensure!(won == 1, "exactly one rename wins: {won}");
-    let mut live = 0;
-    for t in &targets {
-        live += usize::from(store.get(t).await?.is_some());
-    }
     anyhow::ensure!(
         live == 1 && store.get(&new).await?.is_none(),
         "one copy, under the winner"
@@ -346,23 +334,30 @@ async fn rename_in_two_steps(url: String) -> anyhow::Result<()> {
         !store.capabilities().atomic_rename,
         "a standalone server has no transactions: {store:?}"
     );
+    let (won, live) = race_renames(&store, &id).await?;
+    anyhow::ensure!(won == 1, "exactly one rename wins: {won}");
+    anyhow::ensure!(store.get(&id).await?.is_none(), "the old id is gone");
+    anyhow::ensure!(live == 1, "one copy, never lost: {live} copies");
+    Ok(())
+}
+
+/// Renames `from` to 20 fresh ids at once; returns how many renames succeeded and how many of
+/// the targets hold a session afterwards.
+async fn race_renames(store: &MongoStore, from: &SessionId) -> anyhow::Result<(usize, usize)> {
     let targets: Vec<SessionId> = (0..20)
         .map(|_| SessionId::generate())
         .collect::<Result<_, _>>()?;
     let racing = targets.iter().map(|t| {
-        let (store, t) = (store.clone(), *t);
-        async move { store.rename(&id, &t).await }
+        let (store, from, t) = (store.clone(), *from, *t);
+        async move { store.rename(&from, &t).await }
     });
     let results = futures::future::join_all(racing).await;
     let won = results.iter().filter(|r| r.is_ok()).count();
-    anyhow::ensure!(won == 1, "exactly one rename wins: {won}");
     let mut live = 0;
     for t in &targets {
         live += usize::from(store.get(t).await?.is_some());
     }
-    anyhow::ensure!(store.get(&id).await?.is_none(), "the old id is gone");
-    anyhow::ensure!(live == 1, "one copy, never lost: {live} copies");
-    Ok(())
+    Ok((won, live))
 }
 
 async fn registry_opens(url: String) -> anyhow::Result<()> {
