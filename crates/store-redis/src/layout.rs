@@ -156,11 +156,30 @@ pub(crate) fn with_encoded<T>(
     with_scratch(|out| encode_into(record, out), use_bytes)
 }
 
-/// A number as a token (`LEN:DIGITS`), for the update script.
-pub(crate) fn number_token_bytes(n: i64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(24);
-    number_token(&mut out, n);
-    out
+/// A number as a token (`LEN:DIGITS`), for the update script, on the stack.
+pub(crate) struct NumberToken {
+    bytes: [u8; 24],
+    len: usize,
+}
+
+impl NumberToken {
+    pub(crate) fn new(n: i64) -> Self {
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(n).as_bytes();
+        let mut length = itoa::Buffer::new();
+        let length = length.format(digits.len()).as_bytes();
+        // At most 20 digits (`i64::MIN`), so 2 + 1 + 20 bytes.
+        let mut bytes = [0; 24];
+        let len = length.len() + 1 + digits.len();
+        bytes[..length.len()].copy_from_slice(length);
+        bytes[length.len()] = b':';
+        bytes[length.len() + 1..len].copy_from_slice(digits);
+        Self { bytes, len }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 /// Appends an owner's token: `LEN:=OWNER`.
@@ -170,11 +189,19 @@ fn write_owner_token(out: &mut Vec<u8>, owner: &str) {
     out.extend_from_slice(owner.as_bytes());
 }
 
-/// An owner as its token (`LEN:=OWNER`), for the update script.
-pub(crate) fn owner_token_bytes(owner: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(owner.len() + 8);
-    write_owner_token(&mut out, owner);
-    out
+/// An owner as its token (`LEN:=OWNER`), for the update script, in this thread's scratch
+/// buffer, handed to `use_bytes`.
+pub(crate) fn with_owner_token<T>(
+    owner: &str,
+    use_bytes: impl FnOnce(&[u8]) -> T,
+) -> Result<T, &'static str> {
+    with_scratch(
+        |out| {
+            write_owner_token(out, owner);
+            Ok(())
+        },
+        use_bytes,
+    )
 }
 
 /// The tokens of one data key and its JSON value, together, in this thread's scratch buffer,
@@ -376,6 +403,21 @@ fn sorted(data: &Data) -> std::collections::BTreeMap<String, serde_json::Value> 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn number_and_owner_tokens_match_the_encoder() {
+        for n in [0, 7, -1, 1_700_000_000_123, i64::MAX, i64::MIN] {
+            let mut want = Vec::new();
+            number_token(&mut want, n);
+            assert_eq!(NumberToken::new(n).as_bytes(), want.as_slice(), "{n}");
+        }
+        assert_eq!(
+            NumberToken::new(i64::MIN).as_bytes(),
+            b"20:-9223372036854775808"
+        );
+        let token = with_owner_token("ada:1", <[u8]>::to_vec).unwrap();
+        assert_eq!(token, b"6:=ada:1");
+    }
 
     #[test]
     fn numbers_parse_strictly() {

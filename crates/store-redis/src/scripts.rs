@@ -1,5 +1,7 @@
 //! The Lua scripts: each touches the keys of one hash slot only, so each runs on a cluster too.
-//! redis-rs sends them with EVALSHA and falls back on EVAL (loading them) after NOSCRIPT.
+//! redis-rs sends them with EVALSHA and falls back on EVAL (loading them) after NOSCRIPT; the
+//! update script, which runs on every request that changes a session, is sent by the store
+//! itself ([`Lua`]), as one command built in place.
 //!
 //! The session value is a list of `LEN:BYTES` tokens (see `layout.rs`); the scripts split it
 //! with `string.find`/`string.sub` and rebuild it with `table.concat`, so the JSON of each value
@@ -31,6 +33,28 @@ fn with_helpers(body: &str) -> Script {
     Script::new(&format!("{HELPERS}{body}"))
 }
 
+/// A script the store sends itself: `EVALSHA` with its SHA-1, or `EVAL` with its text when the
+/// server has not cached it (`NOSCRIPT`, after a restart or `SCRIPT FLUSH`; `EVAL` caches it).
+///
+/// redis-rs's `ScriptInvocation` keeps every argument in a buffer of its own and copies them
+/// all into a command on each call; building the `EVALSHA` command directly writes each
+/// argument once, into the command's one buffer.
+pub(crate) struct Lua {
+    /// The script's text.
+    pub(crate) code: &'static str,
+    /// Its SHA-1, in hex, as `EVALSHA` wants it.
+    pub(crate) sha: String,
+}
+
+impl Lua {
+    fn new(code: &'static str) -> Self {
+        Self {
+            code,
+            sha: Script::new(code).get_hash().to_owned(),
+        }
+    }
+}
+
 /// Applies a patch (and `touch`), only if the session exists.
 ///
 /// The client sends every token it adds already written (`LEN:BYTES`), and the script copies
@@ -46,8 +70,8 @@ fn with_helpers(body: &str) -> Script {
 ///
 /// Returns `{0}` when the session is gone, else `{1, deadline, owner content, browser}` (the
 /// owner content `''` or `=OWNER`; browser 1 for a browser session).
-pub(crate) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static UPDATE: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
         r"
 local key = KEYS[1]
 local s = redis.call('GET', key)

@@ -257,6 +257,13 @@ impl RedisStore {
         operation: Operation,
         cmd: &Cmd,
     ) -> Result<T> {
+        self.query_redis(cmd)
+            .await
+            .map_err(|e| self.err(operation, e))
+    }
+
+    /// [`query`](Self::query), with the driver's error as it is.
+    async fn query_redis<T: FromRedisValue>(&self, cmd: &Cmd) -> RedisResult<T> {
         let mut attempt = 0;
         loop {
             let result = match self.inner.conn.checkout().await {
@@ -271,8 +278,32 @@ impl RedisStore {
             };
             match result {
                 Err(e) if self.redirect_again(&e, &mut attempt).await => {}
-                result => return result.map_err(|e| self.err(operation, e)),
+                result => return result,
             }
+        }
+    }
+
+    /// Runs `lua` with the keys and arguments `args` writes (`numkeys` first): as `EVALSHA`,
+    /// or as `EVAL` after `NOSCRIPT`. Both are routed by their first key on a cluster.
+    async fn eval(
+        &self,
+        operation: Operation,
+        lua: &scripts::Lua,
+        args: impl Fn(&mut Cmd) -> std::result::Result<(), &'static str>,
+    ) -> Result<Value> {
+        let invalid =
+            |what| Error::new(ErrorKind::InvalidInput, operation, what).with_backend(BACKEND);
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(lua.sha.as_str());
+        args(&mut cmd).map_err(invalid)?;
+        match self.query_redis(&cmd).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(lua.code);
+                args(&mut cmd).map_err(invalid)?;
+                self.query(operation, &cmd).await
+            }
+            result => result.map_err(|e| self.err(operation, e)),
         }
     }
 
@@ -527,39 +558,53 @@ impl RedisStore {
     ) -> Result<()> {
         let now = Timestamp::now();
         let key = self.inner.keys.session(id);
-        let mut invocation = scripts::UPDATE.key(&key);
-        invocation.arg(layout::number_token_bytes(now.as_millis()));
-        match patch.expires_at {
-            None => invocation.arg("keep").arg("").arg(""),
-            Some(None) => invocation.arg("browser").arg("").arg(""),
-            Some(Some(t)) => invocation
-                .arg("at")
-                .arg(t.as_millis())
-                .arg(layout::number_token_bytes(t.as_millis())),
-        };
-        invocation.arg(self.browser_deadline(now));
-        match &patch.owner {
-            None => invocation.arg("keep").arg("").arg(""),
-            Some(None) => invocation.arg("clear").arg("").arg(""),
-            Some(Some(o)) => invocation
-                .arg("set")
-                .arg(layout::owner_token_bytes(o))
-                .arg(format!("={o}")),
-        };
-        invocation.arg(patch.set.len());
-        for (k, v) in &patch.set {
-            invocation.arg(k.as_str());
-            layout::with_pair_tokens(k, v, |tokens| {
-                invocation.arg(tokens);
+        let browser_deadline = self.browser_deadline(now);
+        let answer = self
+            .eval(operation, &scripts::UPDATE, |cmd| {
+                cmd.arg(1).arg(key.as_str());
+                cmd.arg(layout::NumberToken::new(now.as_millis()).as_bytes());
+                match patch.expires_at {
+                    None => cmd.arg("keep").arg("").arg(""),
+                    Some(None) => cmd.arg("browser").arg("").arg(""),
+                    Some(Some(t)) => cmd
+                        .arg("at")
+                        .arg(t.as_millis())
+                        .arg(layout::NumberToken::new(t.as_millis()).as_bytes()),
+                };
+                cmd.arg(browser_deadline);
+                match &patch.owner {
+                    None => {
+                        cmd.arg("keep").arg("").arg("");
+                    }
+                    Some(None) => {
+                        cmd.arg("clear").arg("").arg("");
+                    }
+                    Some(Some(o)) => {
+                        cmd.arg("set");
+                        layout::with_owner_token(o, |token| {
+                            // The token is `LEN:=OWNER`; the script also wants `=OWNER`.
+                            cmd.arg(token);
+                            let content = token.len() - o.len() - 1;
+                            cmd.arg(&token[content..]);
+                        })?;
+                    }
+                }
+                cmd.arg(patch.set.len());
+                for (k, v) in &patch.set {
+                    cmd.arg(k.as_str());
+                    layout::with_pair_tokens(k, v, |tokens| {
+                        cmd.arg(tokens);
+                    })?;
+                }
+                for k in &patch.unset {
+                    cmd.arg(k.as_str());
+                }
+                Ok(())
             })
-            .map_err(|what| {
-                Error::new(ErrorKind::InvalidInput, operation, what).with_backend(BACKEND)
-            })?;
-        }
-        for k in &patch.unset {
-            invocation.arg(k.as_str());
-        }
-        let answer = self.invoke(operation, invocation).await?;
+            .await?;
+        let Value::Array(answer) = answer else {
+            return Err(self.corrupt(operation, "a script answered something unexpected"));
+        };
         match answer.first().and_then(int) {
             Some(0) => Err(Error::gone(operation).with_backend(BACKEND)),
             Some(1) => {

@@ -520,6 +520,37 @@ async fn one_round_trip() -> anyhow::Result<()> {
         calls("set") == 2 && calls("evalsha") == 0,
         "set and create: one SET each\n{stats}"
     );
+    // A server that lost its script cache (a restart, `SCRIPT FLUSH`): the update answers
+    // NOSCRIPT to EVALSHA, runs as one EVAL (which caches it), and the next is an EVALSHA again.
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await?;
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await?;
+    store
+        .update(&id, &Patch::new().set("after_flush", json!(1)))
+        .await?;
+    store
+        .update(&id, &Patch::new().set("after_flush", json!(2)))
+        .await?;
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await?;
+    let calls = |name: &str| command_calls(&stats, name);
+    ensure!(
+        calls("eval") == 1 && calls("evalsha") == 2 && calls("script") == 0,
+        "after SCRIPT FLUSH: EVALSHA (NOSCRIPT), EVAL, then EVALSHA\n{stats}"
+    );
+    let back = store.get(&id).await?.context("after the flush")?;
+    ensure!(
+        back.data.get("after_flush") == Some(&json!(2)),
+        "the updates after the flush applied: {:?}",
+        back.data
+    );
     drop(server);
     Ok(())
 }
