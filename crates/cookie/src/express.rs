@@ -93,7 +93,7 @@ impl CookieFormat for ExpressFormat {
     fn decode(
         &self,
         name: &str,
-        cookies: &RequestCookies,
+        cookies: &RequestCookies<'_>,
         keys: &KeyRing,
     ) -> Result<Option<Verified>, Rejection> {
         first_verified(cookies.get_all(name), |value| Self::verify_one(value, keys))

@@ -1,5 +1,6 @@
 //! The [`CookieFormat`] trait, the parsed request cookies it reads, and what verification yields.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use cookie::Cookie;
@@ -35,18 +36,20 @@ pub const MAX_VALUE_LEN: usize = 1024;
 /// # Ok::<(), sessionbank_cookie::Rejection>(())
 /// ```
 #[derive(Clone, Default)]
-pub struct RequestCookies {
-    pairs: Vec<(String, String)>,
+pub struct RequestCookies<'h> {
+    /// Names and values, borrowed from the headers they were parsed from.
+    pairs: Vec<(Cow<'h, str>, Cow<'h, str>)>,
 }
 
-impl RequestCookies {
-    /// Parses the values of a request's `Cookie` headers. Malformed pairs are skipped.
+impl<'h> RequestCookies<'h> {
+    /// Parses the values of a request's `Cookie` headers. Malformed pairs are skipped. Names
+    /// and values borrow from `headers` (see [`into_owned`](Self::into_owned)).
     ///
     /// # Errors
     ///
     /// [`Rejection::TooLarge`] when the headers together are longer than `max_len` bytes.
-    pub fn parse<'a>(
-        headers: impl IntoIterator<Item = &'a str>,
+    pub fn parse(
+        headers: impl IntoIterator<Item = &'h str>,
         max_len: usize,
     ) -> Result<Self, Rejection> {
         let mut pairs = Vec::new();
@@ -57,10 +60,40 @@ impl RequestCookies {
                 return Err(Rejection::TooLarge);
             }
             for cookie in Cookie::split_parse(header).flatten() {
-                pairs.push((cookie.name().to_owned(), cookie.value().to_owned()));
+                // A parsed (not encoded) cookie has both as slices of `header`.
+                let name = match cookie.name_raw() {
+                    Some(name) => Cow::Borrowed(name),
+                    None => Cow::Owned(cookie.name().to_owned()),
+                };
+                let value = match cookie.value_raw() {
+                    Some(value) => Cow::Borrowed(value),
+                    None => Cow::Owned(cookie.value().to_owned()),
+                };
+                pairs.push((name, value));
             }
         }
         Ok(Self { pairs })
+    }
+
+    /// The same cookies, owning their names and values.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_cookie::RequestCookies;
+    ///
+    /// let owned = RequestCookies::parse([String::from("a=1").as_str()], 8192)?.into_owned();
+    /// assert_eq!(owned.get("a"), Some("1"));
+    /// # Ok::<(), sessionbank_cookie::Rejection>(())
+    /// ```
+    pub fn into_owned(self) -> RequestCookies<'static> {
+        RequestCookies {
+            pairs: self
+                .pairs
+                .into_iter()
+                .map(|(n, v)| (Cow::Owned(n.into_owned()), Cow::Owned(v.into_owned())))
+                .collect(),
+        }
     }
 
     /// The first value sent under `name`.
@@ -68,15 +101,15 @@ impl RequestCookies {
         self.pairs
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// Every value sent under `name`, in order.
-    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+    pub fn get_all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> {
         self.pairs
             .iter()
             .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// How many cookies were sent.
@@ -90,7 +123,7 @@ impl RequestCookies {
     }
 }
 
-impl fmt::Debug for RequestCookies {
+impl fmt::Debug for RequestCookies<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Names only: values may be session ids or other secrets.
         f.debug_struct("RequestCookies")
@@ -113,7 +146,8 @@ impl fmt::Debug for RequestCookies {
 /// let keys = KeyRing::generate()?;
 /// let id = SessionId::generate()?;
 /// let (name, value) = NativeFormat.encode("id", &id, &keys).remove(0);
-/// let cookies = RequestCookies::parse([format!("{name}={value}").as_str()], 8192).unwrap();
+/// let header = format!("{name}={value}");
+/// let cookies = RequestCookies::parse([header.as_str()], 8192).unwrap();
 /// let verified = NativeFormat.decode("id", &cookies, &keys).unwrap().unwrap();
 /// assert_eq!(verified.id, id);
 /// assert!(!verified.needs_resign());
@@ -207,7 +241,7 @@ pub trait CookieFormat: Send + Sync + fmt::Debug {
     fn decode(
         &self,
         name: &str,
-        cookies: &RequestCookies,
+        cookies: &RequestCookies<'_>,
         keys: &KeyRing,
     ) -> Result<Option<Verified>, Rejection>;
 
@@ -234,7 +268,8 @@ pub trait CookieFormat: Send + Sync + fmt::Debug {
 /// assert_eq!(value.len(), 76);
 ///
 /// // The same value under another cookie name does not verify.
-/// let moved = RequestCookies::parse([format!("other={value}").as_str()], 8192).unwrap();
+/// let header = format!("other={value}");
+/// let moved = RequestCookies::parse([header.as_str()], 8192).unwrap();
 /// assert_eq!(NativeFormat.decode("other", &moved, &keys), Err(Rejection::BadSignature));
 /// # Ok::<(), sessionbank_core::Error>(())
 /// ```
@@ -249,7 +284,7 @@ impl CookieFormat for NativeFormat {
     fn decode(
         &self,
         name: &str,
-        cookies: &RequestCookies,
+        cookies: &RequestCookies<'_>,
         keys: &KeyRing,
     ) -> Result<Option<Verified>, Rejection> {
         first_verified(cookies.get_all(name), |value| {

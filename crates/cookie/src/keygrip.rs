@@ -105,7 +105,7 @@ impl CookieFormat for KeygripFormat {
     fn decode(
         &self,
         name: &str,
-        cookies: &RequestCookies,
+        cookies: &RequestCookies<'_>,
         keys: &KeyRing,
     ) -> Result<Option<Verified>, Rejection> {
         let sig_name = Self::sig_name(name);

@@ -352,7 +352,7 @@ impl CookieFormat for TwoCookies {
     fn decode(
         &self,
         name: &str,
-        cookies: &RequestCookies,
+        cookies: &RequestCookies<'_>,
         keys: &KeyRing,
     ) -> Result<Option<Verified>, Rejection> {
         use base64::Engine;

@@ -21,13 +21,15 @@ fn ring(secrets: &[&str]) -> KeyRing {
     .unwrap()
 }
 
-fn request(pairs: &[(String, String)]) -> RequestCookies {
+fn request(pairs: &[(String, String)]) -> RequestCookies<'static> {
     let header = pairs
         .iter()
         .map(|(n, v)| format!("{n}={v}"))
         .collect::<Vec<_>>()
         .join("; ");
-    RequestCookies::parse([header.as_str()], 8192).unwrap()
+    RequestCookies::parse([header.as_str()], 8192)
+        .unwrap()
+        .into_owned()
 }
 
 const ID: &str = "x3Jk9_-Qa2ZzTt0pLmN8vWbC4dEfGhIj";
