@@ -299,10 +299,12 @@ impl SessionHandle {
     /// # Ok::<(), sessionbank_core::Error>(())
     /// ```
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        let Some(value) = self.get_value(key).await? else {
+        let state = self.state().await?;
+        let Some(value) = state.record.data.get(key) else {
             return Ok(None);
         };
-        serde_json::from_value(value).map(Some).map_err(|e| {
+        // Deserialized from the stored value in place, without cloning it first.
+        T::deserialize(value).map(Some).map_err(|e| {
             // serde_json's message may quote the value, which may be secret: keep only its
             // category.
             Error::new(
@@ -345,9 +347,17 @@ impl SessionHandle {
         if state.record.data.get(key) == Some(&value) {
             return Ok(());
         }
-        state.record.data.insert(key.to_owned(), value);
+        // Replaced in place when present: no new key string.
+        match state.record.data.get_mut(key) {
+            Some(current) => *current = value,
+            None => {
+                state.record.data.insert(key.to_owned(), value);
+            }
+        }
         state.removed.remove(key);
-        state.changed.insert(key.to_owned());
+        if !state.changed.contains(key) {
+            state.changed.insert(key.to_owned());
+        }
         Ok(())
     }
 
