@@ -99,6 +99,14 @@ fn set_command(
 /// `EXEC`'s answers out of the answers to a redirected `[ASKING,] MULTI, …, EXEC` pipeline; an
 /// error answered to a queued command (`ASK`, `MOVED`, `TRYAGAIN`, `READONLY`: the transaction
 /// was aborted) comes out as that command's error.
+/// A command named `name` whose buffers have room for `args` arguments (the name included)
+/// of `bytes` bytes in all: no growing on the hot paths.
+fn command(name: &str, args: usize, bytes: usize) -> Cmd {
+    let mut cmd = Cmd::with_capacity(args, bytes);
+    cmd.arg(name);
+    cmd
+}
+
 fn exec_answers(answers: Vec<Value>) -> RedisResult<Vec<Value>> {
     let failed = answers.iter().find_map(|v| match v {
         Value::ServerError(e) if e.kind() != Some(redis::ServerErrorKind::ExecAbort) => {
@@ -285,15 +293,19 @@ impl RedisStore {
 
     /// Runs `lua` with the keys and arguments `args` writes (`numkeys` first): as `EVALSHA`,
     /// or as `EVAL` after `NOSCRIPT`. Both are routed by their first key on a cluster.
+    ///
+    /// `capacity` is the number of arguments and of their bytes to make room for up front
+    /// (more is fine, at the cost of growing the command's buffers).
     async fn eval(
         &self,
         operation: Operation,
         lua: &scripts::Lua,
+        capacity: (usize, usize),
         args: impl Fn(&mut Cmd) -> std::result::Result<(), &'static str>,
     ) -> Result<Value> {
         let invalid =
             |what| Error::new(ErrorKind::InvalidInput, operation, what).with_backend(BACKEND);
-        let mut cmd = redis::cmd("EVALSHA");
+        let mut cmd = command("EVALSHA", capacity.0 + 2, capacity.1 + 7 + lua.sha.len());
         cmd.arg(lua.sha.as_str());
         args(&mut cmd).map_err(invalid)?;
         match self.query_redis(&cmd).await {
@@ -462,7 +474,9 @@ impl RedisStore {
     /// Reads one session (string layout) and decodes it; `None` when absent or past its deadline.
     async fn string_read(&self, operation: Operation, id: &SessionId) -> Result<Option<Record>> {
         let key = self.inner.keys.session(id);
-        let value: Option<Vec<u8>> = self.query(operation, redis::cmd("GET").arg(&key)).await?;
+        let mut get = command("GET", 2, 3 + key.len());
+        get.arg(key.as_str());
+        let value: Option<Vec<u8>> = self.query(operation, &get).await?;
         let Some(value) = value else {
             return Ok(None);
         };
@@ -559,8 +573,15 @@ impl RedisStore {
         let now = Timestamp::now();
         let key = self.inner.keys.session(id);
         let browser_deadline = self.browser_deadline(now);
+        // Room for the fixed arguments (numbers, tokens, modes) and a guess at each pair's.
+        let capacity = (
+            11 + 2 * patch.set.len() + patch.unset.len(),
+            160 + key.len()
+                + patch.set.keys().map(|k| 2 * k.len() + 40).sum::<usize>()
+                + patch.unset.iter().map(String::len).sum::<usize>(),
+        );
         let answer = self
-            .eval(operation, &scripts::UPDATE, |cmd| {
+            .eval(operation, &scripts::UPDATE, capacity, |cmd| {
                 cmd.arg(1).arg(key.as_str());
                 cmd.arg(layout::NumberToken::new(now.as_millis()).as_bytes());
                 match patch.expires_at {
