@@ -4,7 +4,7 @@
 //! One string per session, expired by Redis itself at the session's deadline (`PXAT`, in
 //! milliseconds), so `cleanup` has nothing to do and no janitor runs. `set` is one `SET`,
 //! `create` one `SET NX`, `get` one `GET`; `update`, `touch` and `rename` are Lua scripts on
-//! the server, sent with EVALSHA (redis-rs falls back on EVAL after NOSCRIPT), so each is
+//! the server, sent with EVALSHA (and as EVAL after NOSCRIPT, which caches them), so each is
 //! atomic and takes one round trip. Each command and script touches one hash slot, so the same
 //! code runs on a Redis Cluster; only `rename` there is a copy-then-delete (see `docs.md`). Owners are
 //! indexed in a set per owner. `all`, `length` and `clear` walk every master with `SCAN`,
