@@ -22,6 +22,9 @@ pub(crate) fn kind_of(err: &RedisError) -> ErrorKind {
     {
         return ErrorKind::Unavailable;
     }
+    if is_malformed_session(err) {
+        return ErrorKind::Corrupt;
+    }
     match err.kind() {
         RedisKind::Server(
             ServerErrorKind::ClusterDown
@@ -48,6 +51,16 @@ pub(crate) fn kind_of(err: &RedisError) -> ErrorKind {
 ///
 /// redis-rs keeps the rustls error behind an `Arc<dyn Error>` inside an `io::Error`, where no
 /// downcast reaches it, so this reads rustls's message (`invalid peer certificate: …`).
+/// The error reply of a script that found a stored session it cannot parse (`scripts.rs`):
+/// `sessionbank: a stored session is malformed`, whose first word Redis clients take as the
+/// error code.
+fn is_malformed_session(err: &RedisError) -> bool {
+    err.code() == Some("sessionbank:")
+        && err
+            .detail()
+            .is_some_and(|d| d.contains("a stored session is malformed"))
+}
+
 fn is_certificate_error(err: &RedisError) -> bool {
     err.is_io_error() && err.to_string().contains("invalid peer certificate")
 }
@@ -63,6 +76,9 @@ pub(crate) fn from_redis(operation: Operation, target: &str, err: RedisError) ->
         ErrorKind::Timeout => "Redis did not answer in time",
         ErrorKind::Unavailable => "Redis cannot be reached or refused service for now",
         ErrorKind::Config => "Redis refused the connection settings (authentication?)",
+        ErrorKind::Corrupt if is_malformed_session(&err) => {
+            "a stored session is malformed (not in this store's format); it was left as it is"
+        }
         ErrorKind::Corrupt => "Redis answered something this store cannot read",
         _ => "Redis reported an error",
     };

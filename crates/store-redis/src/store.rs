@@ -107,6 +107,29 @@ fn command(name: &str, args: usize, bytes: usize) -> Cmd {
     cmd
 }
 
+/// What the update script answered: `None` when it is not an answer of that script, else the
+/// deadline (`None`: the session is gone), whether the session is a browser session, and the
+/// owner when the script named one.
+fn update_answer(answer: &Value) -> Option<(Option<i64>, bool, Option<String>)> {
+    let (deadline, owner) = match answer {
+        Value::Nil => return Some((None, false, None)),
+        Value::BulkString(deadline) => (deadline.as_slice(), None),
+        Value::Array(items) => match items.as_slice() {
+            [Value::BulkString(deadline), Value::BulkString(owner)] => {
+                (deadline.as_slice(), Some(layout::owner_token(owner)?))
+            }
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let (browser, digits) = match deadline.strip_prefix(b"-") {
+        Some(digits) => (true, digits),
+        None => (false, deadline),
+    };
+    let deadline: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some((Some(i64::try_from(deadline).ok()?), browser, owner))
+}
+
 fn exec_answers(answers: Vec<Value>) -> RedisResult<Vec<Value>> {
     let failed = answers.iter().find_map(|v| match v {
         Value::ServerError(e) if e.kind() != Some(redis::ServerErrorKind::ExecAbort) => {
@@ -623,32 +646,21 @@ impl RedisStore {
                 Ok(())
             })
             .await?;
-        let Value::Array(answer) = answer else {
-            return Err(self.corrupt(operation, "a script answered something unexpected"));
+        let Some((deadline, browser, owner)) = update_answer(&answer) else {
+            return Err(self.corrupt(operation, "the update script answered something unexpected"));
         };
-        match answer.first().and_then(int) {
-            Some(0) => Err(Error::gone(operation).with_backend(BACKEND)),
-            Some(1) => {
-                let deadline = answer.get(1).and_then(int).ok_or_else(|| {
-                    self.corrupt(operation, "the update script lost the deadline")
-                })?;
-                let owner = answer
-                    .get(2)
-                    .and_then(bytes)
-                    .and_then(|t| layout::owner_token(&t));
-                let browser = answer.get(3).and_then(int) == Some(1);
-                // The owner's set must outlive the session: refresh it when the owner or the
-                // deadline may have changed. A plain update of a fixed-expiry session stays one
-                // round trip.
-                let moved = patch.owner.is_some() || patch.expires_at.is_some() || browser;
-                match owner {
-                    Some(owner) if moved && deadline > now.as_millis() => {
-                        self.owner_add(operation, &owner, id, deadline).await
-                    }
-                    _ => Ok(()),
-                }
+        let Some(deadline) = deadline else {
+            return Err(Error::gone(operation).with_backend(BACKEND));
+        };
+        // The owner's set must outlive the session: refresh it when the owner or the deadline
+        // may have changed (the script names the owner only then). A plain update of a
+        // fixed-expiry session stays one round trip.
+        let moved = patch.owner.is_some() || patch.expires_at.is_some() || browser;
+        match owner {
+            Some(owner) if moved && deadline > now.as_millis() => {
+                self.owner_add(operation, &owner, id, deadline).await
             }
-            _ => Err(self.corrupt(operation, "the update script answered something unexpected")),
+            _ => Ok(()),
         }
     }
 
@@ -1103,6 +1115,34 @@ impl Store for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn update_answers_are_read() {
+        assert_eq!(update_answer(&Value::Nil), Some((None, false, None)));
+        assert_eq!(
+            update_answer(&Value::BulkString(b"1800000000000".to_vec())),
+            Some((Some(1_800_000_000_000), false, None))
+        );
+        assert_eq!(
+            update_answer(&Value::BulkString(b"-1800000000000".to_vec())),
+            Some((Some(1_800_000_000_000), true, None))
+        );
+        assert_eq!(
+            update_answer(&Value::Array(vec![
+                Value::BulkString(b"-5".to_vec()),
+                Value::BulkString(b"=ada".to_vec()),
+            ])),
+            Some((Some(5), true, Some("ada".to_owned())))
+        );
+        for bad in [
+            Value::Int(1),
+            Value::BulkString(b"soon".to_vec()),
+            Value::BulkString(b"--5".to_vec()),
+            Value::Array(vec![Value::BulkString(b"5".to_vec())]),
+        ] {
+            assert_eq!(update_answer(&bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn script_answers_are_read() {

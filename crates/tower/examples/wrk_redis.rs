@@ -83,12 +83,7 @@ async fn raw_count(State(conn): State<MultiplexedConnection>, headers: HeaderMap
 /// (`tower-sessions-redis-store`, fred), set up as that crate's example does (a pool of six
 /// clients) with the layer's defaults and `with_secure(false)`, as ours.
 async fn peer_count(session: tower_sessions_peer::Session) -> String {
-    let n: u64 = session
-        .get("visits")
-        .await
-        .unwrap_or_default()
-        .unwrap_or(0)
-        + 1;
+    let n: u64 = session.get("visits").await.unwrap_or_default().unwrap_or(0) + 1;
     let _ = session.insert("visits", n).await;
     n.to_string()
 }
@@ -340,7 +335,10 @@ fn main() -> ExitCode {
         for (i, app) in apps.iter().enumerate() {
             let (rate, requests, cpu) = measured_wrk(app.addr, &app.cookie, &redis_pids);
             let commands = commands_per_request(&server, requests);
-            println!("  {:<28} {rate:>9.0} req/s   CPU per request {cpu}", app.name);
+            println!(
+                "  {:<28} {rate:>9.0} req/s   CPU per request {cpu}",
+                app.name
+            );
             if round == 1 {
                 println!("    redis commands per request (those inside scripts too): {commands}");
             }
@@ -387,7 +385,7 @@ fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 0 {
+    if sorted.len().is_multiple_of(2) {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     } else {
         sorted[mid]

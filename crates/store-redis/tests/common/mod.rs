@@ -117,6 +117,11 @@ pub(crate) fn standalone_tests(server: &RedisServer) -> Vec<libtest_mimic::Trial
     tests.push(trial("hash_update_is_one_transaction_without_lua", || {
         block_on(hash_one_transaction())
     }));
+    tests.push(url_trial(
+        &url,
+        "malformed_stored_sessions_are_corrupt_errors_and_stay_as_they_are",
+        malformed_values,
+    ));
     tests.push(trial("update_is_one_round_trip", || {
         block_on(one_round_trip())
     }));
@@ -449,6 +454,70 @@ async fn exact_values(url: String) -> anyhow::Result<()> {
     ensure!(store.get(&id).await?.is_none());
     ensure!(store.owned_by("own:3:er").await?.len() == 1);
     store.clear().await?;
+    Ok(())
+}
+
+/// Values under a session key that the store did not write (or that were damaged): every
+/// operation that reads one answers `Corrupt` at once (no script loops until Redis's script
+/// timeout, as the first update script did on a negative length) and leaves it untouched.
+async fn malformed_values(url: String) -> anyhow::Result<()> {
+    let store = store(&url).await?;
+    let mut conn = raw(&url).await?;
+    let header = "3:sb113:170000000000013:170000000000013:18000000000000:";
+    let values = [
+        String::new(),
+        "x".to_owned(),
+        "3:sb1".to_owned(),
+        "3:sb213:170000000000013:170000000000013:18000000000000:".to_owned(),
+        format!("{header}6:visits1:"),
+        format!("{header}-9:visits1:5"),
+        format!("{header}1.5:ab1:5"),
+        format!("{header}a:visits1:5"),
+        format!("{header}6:visits99:5"),
+    ];
+    for value in values {
+        let id = SessionId::generate()?;
+        let key = format!("{}s:{}", store.prefix(), id.as_str());
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg(&value)
+            .arg("EX")
+            .arg(600)
+            .query_async(&mut conn)
+            .await?;
+        let started = Instant::now();
+        let get = store.get(&id).await;
+        let update = store
+            .update(&id, &Patch::new().set("visits", json!(6)))
+            .await;
+        let touch = store.touch(&id, Some(Timestamp::now() + hour())).await;
+        let renamed = store.rename(&id, &SessionId::generate()?).await;
+        for (what, result) in [
+            ("get", get.map(|_| ())),
+            ("update", update),
+            ("touch", touch),
+            ("rename", renamed),
+        ] {
+            let err = result
+                .err()
+                .with_context(|| format!("{what} of {value:?} must fail"))?;
+            ensure!(
+                err.kind() == ErrorKind::Corrupt,
+                "{what} of {value:?}: {}",
+                err.chain()
+            );
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(2),
+            "{value:?}: the store answered in {:?}",
+            started.elapsed()
+        );
+        let kept: Option<String> = redis::cmd("GET").arg(&key).query_async(&mut conn).await?;
+        ensure!(
+            kept.as_deref() == Some(value.as_str()),
+            "{value:?} was changed to {kept:?}"
+        );
+    }
     Ok(())
 }
 
