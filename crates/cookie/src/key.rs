@@ -40,6 +40,9 @@ pub const GENERATED_KEY_LEN: usize = 64;
 #[derive(Clone)]
 pub struct Key {
     bytes: Box<[u8]>,
+    /// HMAC-SHA256 already keyed with `bytes` (the key's two padded blocks hashed once), cloned
+    /// for each signature instead of keyed again.
+    sha256: HmacSha256,
 }
 
 impl Key {
@@ -57,9 +60,7 @@ impl Key {
                 format!("the operating system's random source failed: {e}"),
             )
         })?;
-        Ok(Self {
-            bytes: bytes.into_boxed_slice(),
-        })
+        Ok(Self::with_bytes(bytes.into_boxed_slice()))
     }
 
     /// A key from raw bytes.
@@ -88,9 +89,7 @@ impl Key {
                 ),
             ));
         }
-        Ok(Self {
-            bytes: bytes.into(),
-        })
+        Ok(Self::with_bytes(bytes.into()))
     }
 
     /// A key from a secret string of any length, as Express (`secret`) and Koa (`app.keys`)
@@ -121,9 +120,7 @@ impl Key {
                 "a signing secret must not be empty",
             ));
         }
-        Ok(Self {
-            bytes: bytes.into(),
-        })
+        Ok(Self::with_bytes(bytes.into()))
     }
 
     /// A key from base64 text, standard or URL-safe alphabet, padded or not.
@@ -173,11 +170,17 @@ impl Key {
         &self.bytes
     }
 
-    fn mac(&self) -> HmacSha256 {
+    /// A key of `bytes` (whose length the constructors checked), with its keyed HMAC-SHA256.
+    fn with_bytes(bytes: Box<[u8]>) -> Self {
         // HMAC accepts keys of any length, so this cannot fail; fall back to an empty-key MAC
         // rather than panicking should that ever change.
-        <HmacSha256 as Mac>::new_from_slice(&self.bytes)
-            .unwrap_or_else(|_| <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default()))
+        let sha256 = <HmacSha256 as Mac>::new_from_slice(&bytes)
+            .unwrap_or_else(|_| <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default()));
+        Self { bytes, sha256 }
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        self.sha256.clone()
     }
 
     /// HMAC-SHA256 of the concatenation of `parts`.
