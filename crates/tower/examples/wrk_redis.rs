@@ -18,17 +18,17 @@
 //! Each run also prints the CPU time per request of Redis, the app and wrk (from `/proc`).
 //!
 //! Measured 2026-11-22 on this 2-core machine (wrk, the apps and Redis share it), five rounds:
-//! ratio to raw per round, layout=string 0.68, 0.66, 0.71, 0.57, 0.64 (median of rates 0.68),
-//! layout=hash 0.73, 0.51, 0.79, 0.64, 0.67 (0.67), tower-sessions 0.65, 0.57, 0.63, 0.59,
-//! 0.57 (0.61; the issue quotes 0.60–0.69 for it on this machine). CPU per request, mean of the
-//! rounds: layout=string 44.8 µs (Redis 10.6, app 24.0, wrk 10.1), layout=hash 46.2 µs (Redis
-//! 5.9, app 29.6, wrk 10.7), tower-sessions 51.1 µs (Redis 10.5, app 29.1, wrk 11.6), raw
-//! 30.5 µs (Redis 4.2, app 17.1, wrk 9.2). On two cores the rate follows the total, so the
-//! target needs sessionbank within about 3.5 µs of raw per request. What is left: Redis runs
-//! the update script (`EVALSHA` 8–9 µs a call under this load, against 0.2–0.3 µs for a plain
-//! `SET`; the hash layout's `MULTI … EXEC` costs 1.3–1.9 µs but its replies cost the app more),
-//! and the app does cookie verification, the session's load, decode, patch and encode, and
-//! their allocations (47 `malloc`s per request against the raw app's 36), none of them large.
+//! ratio to raw per round, layout=string 0.86, 0.66, 0.74, 0.68, 0.68 (median of rates 0.70),
+//! layout=hash 0.67, 0.69, 0.64, 0.68, 0.66 (0.66), tower-sessions 0.49, 0.59, 0.64, 0.63,
+//! 0.62 (0.62; the issue quotes 0.60–0.69 for it on this machine). CPU per request, mean of the
+//! rounds: layout=string 40.4 µs (Redis 9.4, app 21.4, wrk 9.6), layout=hash 44.4 µs (Redis
+//! 6.4, app 27.8, wrk 10.2), tower-sessions 51.3 µs (Redis 10.9, app 28.5, wrk 11.8), raw
+//! 29.8 µs (Redis 4.9, app 15.9, wrk 9.0). On two cores the rate follows the total, so the
+//! target needs sessionbank within about 3.3 µs of raw per request. What is left: Redis runs
+//! the update script (`EVALSHA` 6.1 µs a call under this load, against 0.2–0.5 µs for a plain
+//! `SET`; the hash layout's `MULTI … EXEC` costs 1.3 µs but its replies cost the app more),
+//! and the app verifies the cookie and loads, decodes, patches and encodes the session, with
+//! their allocations (46 `malloc`s per request against the raw app's 36), none of them large.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: any failure ends it
 
 use std::io::{Read, Write};
