@@ -533,19 +533,13 @@ async fn one_round_trip() -> anyhow::Result<()> {
         .await?;
     // The first use loads the script (NOSCRIPT, then SCRIPT LOAD); later ones are one EVALSHA.
     store.update(&id, &Patch::new()).await?;
-    let _: () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query_async(&mut conn)
-        .await?;
+    reset_stats(&mut conn).await?;
     store
         .update(&id, &Patch::new().set("a", json!(1)).unset("b"))
         .await?;
     store.touch(&id, Some(now + 2 * hour())).await?;
     store.get(&id).await?;
-    let stats: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await?;
+    let stats = command_stats(&mut conn).await?;
     let calls = |name: &str| command_calls(&stats, name);
     ensure!(
         calls("evalsha") == 2,
@@ -570,20 +564,14 @@ async fn one_round_trip() -> anyhow::Result<()> {
         .collect();
     ensure!(others.is_empty(), "no other command ran: {others:?}");
     // set is one SET; create one SET NX.
-    let _: () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query_async(&mut conn)
-        .await?;
+    reset_stats(&mut conn).await?;
     store
         .set(&id, &Record::new(now).expiring_at(now + hour()))
         .await?;
     store
         .create(&SessionId::generate()?, &Record::new(now))
         .await?;
-    let stats: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await?;
+    let stats = command_stats(&mut conn).await?;
     let calls = |name: &str| command_calls(&stats, name);
     ensure!(
         calls("set") == 2 && calls("evalsha") == 0,
@@ -595,20 +583,14 @@ async fn one_round_trip() -> anyhow::Result<()> {
         .arg("FLUSH")
         .query_async(&mut conn)
         .await?;
-    let _: () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query_async(&mut conn)
-        .await?;
+    reset_stats(&mut conn).await?;
     store
         .update(&id, &Patch::new().set("after_flush", json!(1)))
         .await?;
     store
         .update(&id, &Patch::new().set("after_flush", json!(2)))
         .await?;
-    let stats: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await?;
+    let stats = command_stats(&mut conn).await?;
     let calls = |name: &str| command_calls(&stats, name);
     ensure!(
         calls("eval") == 1 && calls("evalsha") == 2 && calls("script") == 0,
@@ -1212,19 +1194,13 @@ async fn hash_one_transaction() -> anyhow::Result<()> {
     store
         .set(&id, &Record::new(now).expiring_at(now + hour()))
         .await?;
-    let _: () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query_async(&mut conn)
-        .await?;
+    reset_stats(&mut conn).await?;
     store
         .update(&id, &Patch::new().set("a", json!(1)).unset("b"))
         .await?;
     store.touch(&id, Some(now + 2 * hour())).await?;
     store.get(&id).await?;
-    let stats: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut conn)
-        .await?;
+    let stats = command_stats(&mut conn).await?;
     let calls = |name: &str| command_calls(&stats, name);
     ensure!(
         calls("multi") == 2 && calls("exec") == 2,
@@ -1284,6 +1260,23 @@ async fn hash_on_a_replica() -> anyhow::Result<()> {
 }
 
 /// How many times `INFO commandstats` (in `stats`) says command `name` ran.
+/// `CONFIG RESETSTAT`: the command counters start again from zero.
+async fn reset_stats(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<()> {
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(conn)
+        .await?;
+    Ok(())
+}
+
+/// `INFO commandstats`, for [`command_calls`].
+async fn command_stats(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<String> {
+    Ok(redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await?)
+}
+
 fn command_calls(stats: &str, name: &str) -> u64 {
     stats
         .lines()
