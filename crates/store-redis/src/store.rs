@@ -96,9 +96,6 @@ fn set_command(
     })
 }
 
-/// `EXEC`'s answers out of the answers to a redirected `[ASKING,] MULTI, …, EXEC` pipeline; an
-/// error answered to a queued command (`ASK`, `MOVED`, `TRYAGAIN`, `READONLY`: the transaction
-/// was aborted) comes out as that command's error.
 /// A command named `name` whose buffers have room for `args` arguments (the name included)
 /// of `bytes` bytes in all: no growing on the hot paths.
 fn command(name: &str, args: usize, bytes: usize) -> Cmd {
@@ -130,6 +127,9 @@ fn update_answer(answer: &Value) -> Option<(Option<i64>, bool, Option<String>)> 
     Some((Some(i64::try_from(deadline).ok()?), browser, owner))
 }
 
+/// `EXEC`'s answers out of the answers to a redirected `[ASKING,] MULTI, …, EXEC` pipeline; an
+/// error answered to a queued command (`ASK`, `MOVED`, `TRYAGAIN`, `READONLY`: the transaction
+/// was aborted) comes out as that command's error.
 fn exec_answers(answers: Vec<Value>) -> RedisResult<Vec<Value>> {
     let failed = answers.iter().find_map(|v| match v {
         Value::ServerError(e) if e.kind() != Some(redis::ServerErrorKind::ExecAbort) => {
