@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, ensure};
-use sessionbank_core::{Record, Registry, SessionId, Store, StoreHandle, Timestamp};
+use sessionbank_core::{Patch, Record, Registry, SessionId, Store, StoreHandle, Timestamp};
 use sessionbank_store_redis::RedisStore;
 use sessionbank_testkit::servers::redis::RedisCluster;
 use sessionbank_testkit::{Conformance, Namespace, random_name};
@@ -156,6 +156,53 @@ async fn registry_with_nodes(ports: Vec<u16>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every master lost its script cache (`SCRIPT FLUSH`, as after restarts): updates of sessions
+/// on every master still apply, each sent again as `EVAL` to its key's master.
+async fn updates_after_the_masters_lost_their_scripts(
+    url: String,
+    ports: Vec<u16>,
+) -> anyhow::Result<()> {
+    let store = RedisStore::connect(&format!("{url}?prefix=sbcf:{}:", random_name()))
+        .await
+        .map_err(|e| anyhow!("{}", e.chain()))?;
+    let now = Timestamp::now();
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        let id = SessionId::generate()?;
+        store
+            .set(
+                &id,
+                &Record::new(now).expiring_at(now + Duration::from_secs(3600)),
+            )
+            .await?;
+        store
+            .update(&id, &Patch::new().set("n", serde_json::json!(1)))
+            .await?;
+        ids.push(id);
+    }
+    for port in &ports {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut conn)
+            .await?;
+    }
+    for id in &ids {
+        store
+            .update(id, &Patch::new().set("n", serde_json::json!(2)))
+            .await
+            .map_err(|e| anyhow!("update after SCRIPT FLUSH: {}", e.chain()))?;
+        let back = store.get(id).await?;
+        ensure!(
+            back.as_ref().and_then(|r| r.data.get("n")) == Some(&serde_json::json!(2)),
+            "the update after the flush applied: {back:?}"
+        );
+    }
+    ensure!(store.clear().await? == 30);
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let cluster = RedisCluster::start();
     let url = cluster.url();
@@ -171,6 +218,12 @@ fn main() -> std::process::ExitCode {
             let (url, ports) = (url.clone(), ports.clone());
             trial("hash_layout_spreads_over_every_master", move || {
                 block_on(hash_spreads_over_every_master(url, ports))
+            })
+        },
+        {
+            let (url, ports) = (url.clone(), ports.clone());
+            trial("updates_after_the_masters_lost_their_scripts", move || {
+                block_on(updates_after_the_masters_lost_their_scripts(url, ports))
             })
         },
         {
