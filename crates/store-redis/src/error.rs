@@ -46,11 +46,6 @@ pub(crate) fn kind_of(err: &RedisError) -> ErrorKind {
     }
 }
 
-/// Whether a TLS handshake failed because the server's certificate is not trusted (unknown CA,
-/// another host's name, expired): the settings are wrong, and retrying will not help.
-///
-/// redis-rs keeps the rustls error behind an `Arc<dyn Error>` inside an `io::Error`, where no
-/// downcast reaches it, so this reads rustls's message (`invalid peer certificate: …`).
 /// The error reply of a script that found a stored session it cannot parse (`scripts.rs`):
 /// `sessionbank: a stored session is malformed`, whose first word Redis clients take as the
 /// error code.
@@ -61,6 +56,11 @@ fn is_malformed_session(err: &RedisError) -> bool {
             .is_some_and(|d| d.contains("a stored session is malformed"))
 }
 
+/// Whether a TLS handshake failed because the server's certificate is not trusted (unknown CA,
+/// another host's name, expired): the settings are wrong, and retrying will not help.
+///
+/// redis-rs keeps the rustls error behind an `Arc<dyn Error>` inside an `io::Error`, where no
+/// downcast reaches it, so this reads rustls's message (`invalid peer certificate: …`).
 fn is_certificate_error(err: &RedisError) -> bool {
     err.is_io_error() && err.to_string().contains("invalid peer certificate")
 }
