@@ -163,10 +163,7 @@ async fn ttl_is_the_deadline(url: String) -> anyhow::Result<()> {
         .set(&id, &Record::new(now).expiring_at(deadline).owned_by("ada"))
         .await?;
     let key = format!("{}s:{}", store.prefix(), id.as_str());
-    let at: i64 = redis::cmd("PEXPIRETIME")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await?;
+    let at = expire_time(&mut conn, &key).await?;
     ensure!(
         at == deadline.as_millis(),
         "PEXPIRETIME {at} vs deadline {}",
@@ -181,10 +178,7 @@ async fn ttl_is_the_deadline(url: String) -> anyhow::Result<()> {
     record.last_access = now - Duration::from_secs(60);
     store.set(&browser, &record).await?;
     let key = format!("{}s:{}", store.prefix(), browser.as_str());
-    let at: i64 = redis::cmd("PEXPIRETIME")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await?;
+    let at = expire_time(&mut conn, &key).await?;
     let want = (record.last_access + Duration::from_secs(86_400)).as_millis();
     ensure!(at == want, "browser session PEXPIRETIME {at} vs {want}");
     ensure!(
@@ -200,28 +194,19 @@ async fn ttl_is_the_deadline(url: String) -> anyhow::Result<()> {
         .get(&browser)
         .await?
         .context("browser session after update")?;
-    let at: i64 = redis::cmd("PEXPIRETIME")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await?;
+    let at = expire_time(&mut conn, &key).await?;
     ensure!(
         at == (back.last_access + Duration::from_secs(86_400)).as_millis(),
         "update moved the browser deadline"
     );
     let later = now + 2 * hour();
     store.touch(&browser, Some(later)).await?;
-    let at: i64 = redis::cmd("PEXPIRETIME")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await?;
+    let at = expire_time(&mut conn, &key).await?;
     ensure!(at == later.as_millis(), "touch set the TTL");
 
     // The owner set expires no earlier than its session.
     let owner_key = format!("{}o:{{ada}}", store.prefix());
-    let at: i64 = redis::cmd("PEXPIRETIME")
-        .arg(&owner_key)
-        .query_async(&mut conn)
-        .await?;
+    let at = expire_time(&mut conn, &owner_key).await?;
     ensure!(
         at >= deadline.as_millis() - 1000,
         "owner set expires at {at}, session at {}",
@@ -1060,10 +1045,7 @@ async fn hash_ttl(url: String) -> anyhow::Result<()> {
         )
         .await?;
     let key = format!("{prefix}h:{}", id.as_str());
-    let at: i64 = redis::cmd("PEXPIRETIME")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await?;
+    let at = expire_time(&mut conn, &key).await?;
     ensure!(at == deadline.as_millis(), "PEXPIRETIME {at}");
     let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut conn).await?;
     ensure!(kind == "hash", "a session is a hash, got {kind}");
@@ -1076,10 +1058,7 @@ async fn hash_ttl(url: String) -> anyhow::Result<()> {
     ensure!(fields["o"] == "=ada" && fields[".user"] == "\"ada\"" && fields[".list"] == "[]");
     // A keep-expiry update of a dated session leaves its TTL alone.
     store.update(&id, &Patch::new().set("x", json!(1))).await?;
-    let at: i64 = redis::cmd("PEXPIRETIME")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await?;
+    let at = expire_time(&mut conn, &key).await?;
     ensure!(at == deadline.as_millis(), "a dated TTL stays: {at}");
 
     // A browser session: TTL last_access + browser_idle, moved by every update.
@@ -1088,30 +1067,21 @@ async fn hash_ttl(url: String) -> anyhow::Result<()> {
     record.last_access = now - Duration::from_secs(60);
     store.set(&browser, &record).await?;
     let key = format!("{prefix}h:{}", browser.as_str());
-    let at: i64 = redis::cmd("PEXPIRETIME")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await?;
+    let at = expire_time(&mut conn, &key).await?;
     ensure!(at == (record.last_access + Duration::from_secs(86_400)).as_millis());
     ensure!(store.get(&browser).await? == Some(record));
     store
         .update(&browser, &Patch::new().set("k", json!(1)))
         .await?;
     let back = store.get(&browser).await?.context("after update")?;
-    let at: i64 = redis::cmd("PEXPIRETIME")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await?;
+    let at = expire_time(&mut conn, &key).await?;
     ensure!(
         at == (back.last_access + Duration::from_secs(86_400)).as_millis(),
         "update moved the browser deadline"
     );
     let later = now + 2 * hour();
     store.touch(&browser, Some(later)).await?;
-    let at: i64 = redis::cmd("PEXPIRETIME")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await?;
+    let at = expire_time(&mut conn, &key).await?;
     ensure!(at == later.as_millis(), "touch set the TTL");
     ensure!(store.get(&browser).await?.context("touched")?.expires_at == Some(later));
     store.touch(&browser, None).await?;
@@ -1120,10 +1090,7 @@ async fn hash_ttl(url: String) -> anyhow::Result<()> {
         .await?
         .context("made a browser session")?;
     ensure!(back.expires_at.is_none());
-    let at: i64 = redis::cmd("PEXPIRETIME")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await?;
+    let at = expire_time(&mut conn, &key).await?;
     ensure!(at == (back.last_access + Duration::from_secs(86_400)).as_millis());
     // A touch into the past ends the session.
     store
@@ -1260,6 +1227,15 @@ async fn hash_on_a_replica() -> anyhow::Result<()> {
 }
 
 /// How many times `INFO commandstats` (in `stats`) says command `name` ran.
+/// `PEXPIRETIME key`: when Redis will expire `key`, in ms since the epoch (-1: no TTL, -2: no
+/// key).
+async fn expire_time(
+    conn: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+) -> anyhow::Result<i64> {
+    Ok(redis::cmd("PEXPIRETIME").arg(key).query_async(conn).await?)
+}
+
 /// `CONFIG RESETSTAT`: the command counters start again from zero.
 async fn reset_stats(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<()> {
     let _: () = redis::cmd("CONFIG")
