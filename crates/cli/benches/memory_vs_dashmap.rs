@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use sessionbank::{Record, Result as SessionResult, SessionId, StoreHandle};
 use sessionbank_cli::load::{
-    Baseline, LoadConfig, LoadReport, LoadTarget, run_load, session_record,
+    Baseline, LoadConfig, LoadReport, LoadTarget, knob, median, run_load, session_record,
 };
 
 /// A stricter baseline: a `DashMap` whose values are shared (`Arc<[u8]>`), so save and load
@@ -97,13 +97,6 @@ fn main() -> ExitCode {
     }
 }
 
-fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn bench() -> Result<(), Box<dyn std::error::Error>> {
     let seconds: f64 = knob("SESSIONBANK_BENCH_SECONDS", 3.0);
     let rounds: usize = knob("SESSIONBANK_BENCH_ROUNDS", 3).max(1);
@@ -154,20 +147,20 @@ fn bench() -> Result<(), Box<dyn std::error::Error>> {
             ratios.push(s.ops_per_sec() / b.ops_per_sec());
             built_ratios.push(sb.ops_per_sec() / b.ops_per_sec());
         }
-        let ratio = median(&mut ratios);
+        let ratio = median(&ratios);
         println!(
             "median: dashmap {:.0} ops/s, memory {:.0} ops/s, ratio memory/dashmap {ratio:.3} (target >= 0.9: {})",
-            median(&mut base_rates),
-            median(&mut store_rates),
+            median(&base_rates),
+            median(&store_rates),
             if ratio >= 0.9 { "met" } else { "NOT met" },
         );
         println!(
             "median ratio with the record built in every save: memory+build/dashmap {:.3}",
-            median(&mut built_ratios),
+            median(&built_ratios),
         );
         println!(
             "median ratio against a DashMap of shared values: memory/dashmap-arc {:.3}",
-            median(&mut shared_ratios),
+            median(&shared_ratios),
         );
         if !baseline.is_empty() || store.length().await? != 0 {
             return Err("the load driver left values behind".into());
@@ -208,17 +201,4 @@ fn line(report: &LoadReport) -> String {
         report.ops,
         report.elapsed.as_secs_f64(),
     )
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
 }

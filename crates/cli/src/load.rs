@@ -300,6 +300,44 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// A benchmark knob: the environment variable `name` parsed as `T`, or `default` when it is
+/// unset or does not parse.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(sessionbank_cli::load::knob("SESSIONBANK_DOC_UNSET_KNOB", 5_u64), 5);
+/// ```
+pub fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The median of `values`: the middle one, or the mean of the two middle ones for an even
+/// count; NaN when there is none.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_cli::load::median;
+///
+/// assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+/// assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+/// assert!(median(&[]).is_nan());
+/// ```
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
 /// The payload: `len` bytes of printable ASCII.
 ///
 /// # Examples

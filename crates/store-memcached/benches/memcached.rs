@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sessionbank_cli::load::{LoadConfig, LoadTarget, VALUE_KEY, run_load};
+use sessionbank_cli::load::{LoadConfig, LoadTarget, VALUE_KEY, knob, median, run_load};
 use sessionbank_core::{Error, ErrorKind, Operation, Result, SessionId, StoreHandle};
 use sessionbank_store_memcached::MemcachedStore;
 use sessionbank_testkit::servers::ProcessCpu;
@@ -253,22 +253,10 @@ async fn measured<T: LoadTarget>(
     (report, cpu)
 }
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn main() {
-    let secs = env("SESSIONBANK_BENCH_SECONDS", 2);
-    let rounds = env("SESSIONBANK_BENCH_ROUNDS", 5);
-    let concurrency = usize::try_from(env("SESSIONBANK_BENCH_CONCURRENCY", 64)).unwrap();
+    let secs = knob("SESSIONBANK_BENCH_SECONDS", 2_u64);
+    let rounds = knob("SESSIONBANK_BENCH_ROUNDS", 5_u64);
+    let concurrency = usize::try_from(knob("SESSIONBANK_BENCH_CONCURRENCY", 64_u64)).unwrap();
     let only = std::env::var("SESSIONBANK_BENCH_ONLY").ok();
     let server = MemcachedServer::start();
     let pinned = sessionbank_testkit::servers::pin_apart(&[server.process()]);
@@ -366,9 +354,9 @@ fn main() {
             println!(
                 "{tasks} tasks: median store / raw memcached {:.2}, store / raw with JSON made \
                  per save {:.2}, store / raw never parsing {:.2}",
-                median(to_raw),
-                median(to_serializing),
-                median(to_unparsed)
+                median(&to_raw),
+                median(&to_serializing),
+                median(&to_unparsed)
             );
         }
     });

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{OptsBuilder, Pool, PoolConstraints, PoolOpts};
-use sessionbank_cli::load::{LoadConfig, LoadTarget, run_load};
+use sessionbank_cli::load::{LoadConfig, LoadTarget, knob, run_load};
 use sessionbank_core::{Result, SessionId, StoreHandle, Timestamp};
 use sessionbank_store_mysql::{DEFAULT_POOL_MAX, MySqlStore};
 use sessionbank_testkit::servers::mariadb::{DATABASE, MariaDbServer};
@@ -79,17 +79,10 @@ impl LoadTarget for RawMysql {
     }
 }
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     let server = MariaDbServer::start();
-    let secs = env("SESSIONBANK_BENCH_SECONDS", 3);
-    let concurrency = usize::try_from(env("SESSIONBANK_BENCH_CONCURRENCY", 64)).unwrap();
+    let secs = knob("SESSIONBANK_BENCH_SECONDS", 3_u64);
+    let concurrency = usize::try_from(knob("SESSIONBANK_BENCH_CONCURRENCY", 64_u64)).unwrap();
     let config = LoadConfig {
         concurrency,
         duration: Duration::from_secs(secs),
@@ -137,7 +130,7 @@ fn main() {
             .open()
             .await
             .unwrap();
-        let rounds = env("SESSIONBANK_BENCH_ROUNDS", 3);
+        let rounds = knob("SESSIONBANK_BENCH_ROUNDS", 3_u64);
         let mut ratios = Vec::new();
         for round in 1..=rounds {
             let store_report = run_load(Arc::new(StoreHandle::new(store.clone())), &config)

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use sessionbank_cli::load::{LoadConfig, LoadTarget, run_load};
+use sessionbank_cli::load::{LoadConfig, LoadTarget, knob, median, run_load};
 use sessionbank_core::{Error, ErrorKind, Operation, Result, SessionId, StoreHandle};
 use sessionbank_store_redis::RedisStore;
 use sessionbank_testkit::servers::redis::RedisServer;
@@ -109,23 +109,11 @@ where
     }
 }
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn main() {
-    let secs = env("SESSIONBANK_BENCH_SECONDS", 2);
-    let rounds = env("SESSIONBANK_BENCH_ROUNDS", 5);
-    let concurrency = usize::try_from(env("SESSIONBANK_BENCH_CONCURRENCY", 64)).unwrap();
-    let connections = env("SESSIONBANK_BENCH_CONNECTIONS", 1);
+    let secs = knob("SESSIONBANK_BENCH_SECONDS", 2_u64);
+    let rounds = knob("SESSIONBANK_BENCH_ROUNDS", 5_u64);
+    let concurrency = usize::try_from(knob("SESSIONBANK_BENCH_CONCURRENCY", 64_u64)).unwrap();
+    let connections = knob("SESSIONBANK_BENCH_CONNECTIONS", 1_u64);
     let layout = std::env::var("SESSIONBANK_BENCH_LAYOUT").unwrap_or_else(|_| "string".into());
     // `store` or `raw`: run one side only (for a profiler).
     let only = std::env::var("SESSIONBANK_BENCH_ONLY").ok();
@@ -212,8 +200,8 @@ fn main() {
             }
             println!(
                 "{tasks} tasks: median store / raw redis-rs {:.2}, store / raw with JSON made per save {:.2}",
-                median(to_raw),
-                median(to_serializing)
+                median(&to_raw),
+                median(&to_serializing)
             );
         }
     });

@@ -22,7 +22,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use sessionbank_cli::load::{LoadConfig, LoadTarget, run_load};
+use sessionbank_cli::load::{LoadConfig, LoadTarget, knob, run_load};
 use sessionbank_core::{Result, SessionId, StoreHandle, Timestamp};
 use sessionbank_store_sqlite::{SqliteStore, Synchronous};
 
@@ -138,16 +138,9 @@ impl LoadTarget for RawSqlite {
     }
 }
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
-    let secs = env("SESSIONBANK_BENCH_SECONDS", 3);
-    let concurrency = usize::try_from(env("SESSIONBANK_BENCH_CONCURRENCY", 64)).unwrap();
+    let secs = knob("SESSIONBANK_BENCH_SECONDS", 3_u64);
+    let concurrency = usize::try_from(knob("SESSIONBANK_BENCH_CONCURRENCY", 64_u64)).unwrap();
     let config = LoadConfig {
         concurrency,
         duration: Duration::from_secs(secs),
@@ -167,7 +160,7 @@ fn main() {
             "{} tasks, {}-byte payload, {secs}s per run, save+load pairs/s",
             config.concurrency, config.value_bytes
         );
-        let rounds = env("SESSIONBANK_BENCH_ROUNDS", 3);
+        let rounds = knob("SESSIONBANK_BENCH_ROUNDS", 3_u64);
         for (label, sync) in [("full", Synchronous::Full), ("normal", Synchronous::Normal)] {
             let store = SqliteStore::builder(tmp.path().join(format!("store-{label}.db")))
                 .synchronous(sync)
