@@ -191,15 +191,19 @@ impl RedisStore {
         let deadline = record.deadline(self.browser_idle()).as_millis();
         let fields = record_fields(record).map_err(invalid(operation))?;
         if operation == Operation::Create {
-            let mut invocation = scripts::HASH_CREATE.key(&key);
-            invocation
-                .arg(Timestamp::now().as_millis())
-                .arg(millis_of(self.browser_idle()))
-                .arg(deadline);
-            for f in &fields {
-                invocation.arg(f.as_slice());
-            }
-            let created: i64 = self.invoke_typed(operation, &invocation).await?;
+            let now = Timestamp::now().as_millis();
+            let created: i64 = self
+                .eval_as(operation, &scripts::HASH_CREATE, |cmd| {
+                    cmd.arg(1)
+                        .arg(&key)
+                        .arg(now)
+                        .arg(millis_of(self.browser_idle()))
+                        .arg(deadline);
+                    for f in &fields {
+                        cmd.arg(f.as_slice());
+                    }
+                })
+                .await?;
             if created == 0 {
                 return Err(Error::already_exists(operation).with_backend(BACKEND));
             }
@@ -214,12 +218,8 @@ impl RedisStore {
             pipe.cmd("PEXPIREAT").arg(&key).arg(deadline);
             self.transaction(operation, &pipe).await?;
         }
-        match &record.owner {
-            Some(owner) if deadline > Timestamp::now().as_millis() => {
-                self.owner_add(operation, owner, id, deadline).await
-            }
-            _ => Ok(()),
-        }
+        self.owner_add(operation, record.owner.as_deref(), id, deadline)
+            .await
     }
 
     /// `update` and `touch`: one `MULTI … EXEC` of native commands.
@@ -298,9 +298,11 @@ impl RedisStore {
             if new_deadline.is_some() {
                 // The PEXPIREAT … XX met a zombie left by an earlier update (it has a TTL) and
                 // moved its TTL to the session's deadline: bring it back to 10 s.
-                let mut cap = scripts::HASH_CAP_ZOMBIE.key(&key);
-                cap.arg(ZOMBIE_TTL_MS);
-                let _: i64 = self.invoke_typed(operation, &cap).await?;
+                let _: i64 = self
+                    .eval_as(operation, &scripts::HASH_CAP_ZOMBIE, |cmd| {
+                        cmd.arg(1).arg(&key).arg(ZOMBIE_TTL_MS);
+                    })
+                    .await?;
             }
             return Err(Error::gone(operation).with_backend(BACKEND));
         }
@@ -336,11 +338,11 @@ impl RedisStore {
         // As in the string layout: the owner's set must outlive the session, so refresh it
         // when the owner or the deadline may have changed.
         let moved = patch.owner.is_some() || patch.expires_at.is_some() || browser;
-        match owner {
-            Some(owner) if moved && deadline > now_ms => {
-                self.owner_add(operation, &owner, id, deadline).await
-            }
-            _ => Ok(()),
+        if moved {
+            self.owner_add(operation, owner.as_deref(), id, deadline)
+                .await
+        } else {
+            Ok(())
         }
     }
 
@@ -385,11 +387,14 @@ impl RedisStore {
             }
             first = false;
             result = Some((deadline, record.owner.clone()));
-            let mut delete = scripts::HASH_DELETE_IF_UNCHANGED.key(&old_key);
-            for (f, v) in &pairs {
-                delete.arg(f.as_slice()).arg(v.as_slice());
-            }
-            let deleted: i64 = self.invoke_typed(op, &delete).await?;
+            let deleted: i64 = self
+                .eval_as(op, &scripts::HASH_DELETE_IF_UNCHANGED, |cmd| {
+                    cmd.arg(1).arg(&old_key);
+                    for (f, v) in &pairs {
+                        cmd.arg(f.as_slice()).arg(v.as_slice());
+                    }
+                })
+                .await?;
             if deleted >= 0 {
                 return result.ok_or_else(|| self.corrupt(op, "the rename copied nothing"));
             }

@@ -1,7 +1,6 @@
 //! The Lua scripts: each touches the keys of one hash slot only, so each runs on a cluster too.
-//! redis-rs sends them with EVALSHA and falls back on EVAL (loading them) after NOSCRIPT; the
-//! update script, which runs on every request that changes a session, is sent by the store
-//! itself ([`Lua`]), as one command built in place.
+//! The store sends each as one `EVALSHA` command built in place, and as `EVAL` after NOSCRIPT
+//! ([`Lua`]).
 //!
 //! The session value is a list of `LEN:BYTES` tokens (see `layout.rs`); the scripts split it
 //! with `string.find`/`string.sub` and rebuild it with `table.concat`, so the JSON of each value
@@ -29,8 +28,8 @@ end
 local function tok(x) return #x .. ':' .. x end
 ";
 
-fn with_helpers(body: &str) -> Script {
-    Script::new(&format!("{HELPERS}{body}"))
+fn with_helpers(body: &str) -> Lua {
+    Lua::new(format!("{HELPERS}{body}"))
 }
 
 /// A script the store sends itself: `EVALSHA` with its SHA-1, or `EVAL` with its text when the
@@ -38,20 +37,19 @@ fn with_helpers(body: &str) -> Script {
 ///
 /// redis-rs's `ScriptInvocation` keeps every argument in a buffer of its own and copies them
 /// all into a command on each call; building the `EVALSHA` command directly writes each
-/// argument once, into the command's one buffer.
+/// argument once, into the command's one buffer (`RedisStore::eval`).
 pub(crate) struct Lua {
     /// The script's text.
-    pub(crate) code: &'static str,
+    pub(crate) code: String,
     /// Its SHA-1, in hex, as `EVALSHA` wants it.
     pub(crate) sha: String,
 }
 
 impl Lua {
-    fn new(code: &'static str) -> Self {
-        Self {
-            code,
-            sha: Script::new(code).get_hash().to_owned(),
-        }
+    fn new(code: impl Into<String>) -> Self {
+        let code = code.into();
+        let sha = Script::new(&code).get_hash().to_owned();
+        Self { code, sha }
     }
 }
 
@@ -169,7 +167,7 @@ return deadline
 /// Renames within one server (standalone and sentinel): KEYS[1] old, KEYS[2] new; ARGV[1] now,
 /// ARGV[2] now + browser_idle. Returns `{0}` (old gone), `{-1}` (new taken) or
 /// `{1, deadline, owner token}`.
-pub(crate) static RENAME: LazyLock<Script> = LazyLock::new(|| {
+pub(crate) static RENAME: LazyLock<Lua> = LazyLock::new(|| {
     with_helpers(
         r"
 local s = redis.call('GET', KEYS[1])
@@ -193,8 +191,8 @@ return {1, deadline, items[5]}
 
 /// Cluster rename, last step (the old id's slot): deletes KEYS[1] only if it still holds
 /// ARGV[1]. Returns 1 (deleted), 0 (already gone) or -1 (changed meanwhile).
-pub(crate) static DELETE_IF_UNCHANGED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static DELETE_IF_UNCHANGED: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
         r"
 local now = redis.call('GET', KEYS[1])
 if not now then return 0 end
@@ -206,8 +204,8 @@ return -1
 
 /// Adds a session to its owner's set and keeps the set alive at least until the session's
 /// deadline: KEYS[1] owner set; ARGV[1] id, ARGV[2] deadline, ARGV[3] now.
-pub(crate) static OWNER_ADD: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static OWNER_ADD: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
         r"
 redis.call('SADD', KEYS[1], ARGV[1])
 local want = tonumber(ARGV[2]) - tonumber(ARGV[3])
@@ -227,8 +225,8 @@ return 1
 /// values to write. A hash without `c` (a zombie that an update of a gone session left) or one
 /// whose deadline has passed is replaced, never inherited. Returns 1 (created) or 0 (a live
 /// session has the id).
-pub(crate) static HASH_CREATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static HASH_CREATE: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
         r"
 local m = redis.call('HMGET', KEYS[1], 'c', 'a', 'e')
 if m[1] then
@@ -254,8 +252,8 @@ return 1
 /// ARGV[2] now + browser_idle. Returns what [`RENAME`] returns: `{0}` (old gone), `{-1}` (new
 /// taken) or `{1, deadline, owner content}`. `RENAME` moves the hash whole (a zombie at the new
 /// id is overwritten), then last access and the TTL are set.
-pub(crate) static HASH_RENAME: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static HASH_RENAME: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
         r"
 local m = redis.call('HMGET', KEYS[1], 'c', 'e', 'o')
 if not m[1] then return {0} end
@@ -273,8 +271,8 @@ return {1, deadline, m[3] or ''}
 /// Cluster rename in the hash layout, last step (the old id's slot): deletes KEYS[1] only if
 /// its fields and values are still exactly ARGV (field, value, field, value, …). Returns 1
 /// (deleted), 0 (already gone) or -1 (changed meanwhile).
-pub(crate) static HASH_DELETE_IF_UNCHANGED: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static HASH_DELETE_IF_UNCHANGED: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
         r"
 local now = redis.call('HGETALL', KEYS[1])
 if #now == 0 then return 0 end
@@ -292,8 +290,8 @@ return redis.call('DEL', KEYS[1])
 /// After an update found the session gone (the hash layout's zombie path, rare): gives the
 /// hash the update left behind at most ARGV[1] ms to live, unless it is a live session again
 /// (has `c`). Needed when the update's `PEXPIREAT … XX` met an earlier zombie, which has a TTL.
-pub(crate) static HASH_CAP_ZOMBIE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+pub(crate) static HASH_CAP_ZOMBIE: LazyLock<Lua> = LazyLock::new(|| {
+    Lua::new(
         r"
 if redis.call('HEXISTS', KEYS[1], 'c') == 1 then return 0 end
 return redis.call('PEXPIRE', KEYS[1], ARGV[1], 'LT')

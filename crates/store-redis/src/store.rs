@@ -334,12 +334,30 @@ impl RedisStore {
         match self.query_redis(&cmd).await {
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
                 let mut cmd = redis::cmd("EVAL");
-                cmd.arg(lua.code);
+                cmd.arg(lua.code.as_str());
                 args(&mut cmd).map_err(invalid)?;
                 self.query(operation, &cmd).await
             }
             result => result.map_err(|e| self.err(operation, e)),
         }
+    }
+
+    /// [`eval`](Self::eval) of a script whose few arguments need no room made up front, its
+    /// answer converted to `T`.
+    pub(crate) async fn eval_as<T: FromRedisValue>(
+        &self,
+        operation: Operation,
+        lua: &scripts::Lua,
+        args: impl Fn(&mut Cmd),
+    ) -> Result<T> {
+        let value = self
+            .eval(operation, lua, (0, 0), |cmd| {
+                args(cmd);
+                Ok(())
+            })
+            .await?;
+        redis::from_redis_value(value)
+            .map_err(|_| self.corrupt(operation, "a script answered something unexpected"))
     }
 
     /// Runs the commands of `pipe` (all on one key, so one slot) as one `MULTI … EXEC` and
@@ -426,30 +444,6 @@ impl RedisStore {
         }
     }
 
-    pub(crate) async fn invoke_typed<T: FromRedisValue>(
-        &self,
-        operation: Operation,
-        invocation: &redis::ScriptInvocation<'_>,
-    ) -> Result<T> {
-        let mut attempt = 0;
-        loop {
-            let result = match self.inner.conn.checkout().await {
-                Ok(mut conn) => {
-                    let result = invocation.invoke_async(&mut conn).await;
-                    if let Err(e) = &result {
-                        self.inner.conn.settle(&conn, e);
-                    }
-                    result
-                }
-                Err(e) => Err(e),
-            };
-            match result {
-                Err(e) if self.redirect_again(&e, &mut attempt).await => {}
-                result => return result.map_err(|e| self.err(operation, e)),
-            }
-        }
-    }
-
     /// Whether to send a command again after a cluster redirection the client gave up on.
     ///
     /// redis-rs follows ASK by sending `ASKING` and then the command as two requests on the
@@ -472,18 +466,6 @@ impl RedisStore {
         *attempt += 1;
         tokio::time::sleep(std::time::Duration::from_millis(u64::from(*attempt) * 5)).await;
         true
-    }
-
-    async fn invoke(
-        &self,
-        operation: Operation,
-        invocation: redis::ScriptInvocation<'_>,
-    ) -> Result<Vec<Value>> {
-        let value: Value = self.invoke_typed(operation, &invocation).await?;
-        match value {
-            Value::Array(items) => Ok(items),
-            _ => Err(self.corrupt(operation, "a script answered something unexpected")),
-        }
     }
 
     /// Reads one session in this store's layout; `None` when absent or past its deadline.
@@ -536,28 +518,29 @@ impl RedisStore {
         if answer == Value::Nil {
             return Err(Error::already_exists(operation).with_backend(BACKEND));
         }
-        match &record.owner {
-            Some(owner) if deadline > Timestamp::now().as_millis() => {
-                self.owner_add(operation, owner, id, deadline).await
-            }
-            _ => Ok(()),
-        }
+        self.owner_add(operation, record.owner.as_deref(), id, deadline)
+            .await
     }
 
+    /// Adds `id` to `owner`'s set, keeping the set alive until `deadline`: nothing to do for
+    /// a session without an owner or whose deadline has passed.
     pub(crate) async fn owner_add(
         &self,
         operation: Operation,
-        owner: &str,
+        owner: Option<&str>,
         id: &SessionId,
         deadline: i64,
     ) -> Result<()> {
+        let now = Timestamp::now().as_millis();
+        let Some(owner) = owner.filter(|_| deadline > now) else {
+            return Ok(());
+        };
         let key = self.inner.keys.owner(owner);
-        let mut invocation = scripts::OWNER_ADD.key(key);
-        invocation
-            .arg(id.as_str())
-            .arg(deadline)
-            .arg(Timestamp::now().as_millis());
-        let _: i64 = self.invoke_typed(operation, &invocation).await?;
+        let _: i64 = self
+            .eval_as(operation, &scripts::OWNER_ADD, |cmd| {
+                cmd.arg(1).arg(&key).arg(id.as_str()).arg(deadline).arg(now);
+            })
+            .await?;
         Ok(())
     }
 
@@ -573,7 +556,7 @@ impl RedisStore {
             && record.owner.as_deref() == Some(owner)
         {
             let deadline = record.deadline(self.inner.browser_idle).as_millis();
-            self.owner_add(operation, owner, id, deadline).await?;
+            self.owner_add(operation, Some(owner), id, deadline).await?;
         }
         Ok(())
     }
@@ -656,11 +639,11 @@ impl RedisStore {
         // may have changed (the script names the owner only then). A plain update of a
         // fixed-expiry session stays one round trip.
         let moved = patch.owner.is_some() || patch.expires_at.is_some() || browser;
-        match owner {
-            Some(owner) if moved && deadline > now.as_millis() => {
-                self.owner_add(operation, &owner, id, deadline).await
-            }
-            _ => Ok(()),
+        if moved {
+            self.owner_add(operation, owner.as_deref(), id, deadline)
+                .await
+        } else {
+            Ok(())
         }
     }
 
@@ -814,9 +797,11 @@ impl RedisStore {
             }
             first = false;
             result = Some((deadline, record.owner.clone()));
-            let mut delete = scripts::DELETE_IF_UNCHANGED.key(&old_key);
-            delete.arg(original.as_slice());
-            let deleted: i64 = self.invoke_typed(op, &delete).await?;
+            let deleted: i64 = self
+                .eval_as(op, &scripts::DELETE_IF_UNCHANGED, |cmd| {
+                    cmd.arg(1).arg(&old_key).arg(original.as_slice());
+                })
+                .await?;
             if deleted >= 0 {
                 return result.ok_or_else(|| self.corrupt(op, "the rename copied nothing"));
             }
@@ -885,12 +870,16 @@ impl Store for RedisStore {
                 Layout::String => &*scripts::RENAME,
                 Layout::Hash => &*scripts::HASH_RENAME,
             };
-            let mut invocation = script.key(self.inner.keys.session(old));
-            invocation
-                .key(self.inner.keys.session(new))
-                .arg(now.as_millis())
-                .arg(self.browser_deadline(now));
-            let answer = self.invoke(op, invocation).await?;
+            let (old_key, new_key) = (self.inner.keys.session(old), self.inner.keys.session(new));
+            let answer: Vec<Value> = self
+                .eval_as(op, script, |cmd| {
+                    cmd.arg(2)
+                        .arg(&old_key)
+                        .arg(&new_key)
+                        .arg(now.as_millis())
+                        .arg(self.browser_deadline(now));
+                })
+                .await?;
             match answer.first().and_then(int) {
                 Some(0) => return Err(Error::gone(op).with_backend(BACKEND)),
                 Some(-1) => return Err(Error::already_exists(op).with_backend(BACKEND)),
@@ -909,10 +898,8 @@ impl Store for RedisStore {
                 .and_then(|t| layout::owner_token(&t));
             (deadline, owner)
         };
+        self.owner_add(op, owner.as_deref(), new, deadline).await?;
         if let Some(owner) = &owner {
-            if deadline > Timestamp::now().as_millis() {
-                self.owner_add(op, owner, new, deadline).await?;
-            }
             let key = self.inner.keys.owner(owner);
             let _: i64 = self
                 .query(op, redis::cmd("SREM").arg(&key).arg(old.as_str()))
