@@ -286,6 +286,44 @@ impl Patch {
             && self.owner.is_none()
     }
 
+    /// Folds `later` into this patch: applying the result once leaves a record as applying
+    /// `self` and then `later` would (a key set by one and removed by the other ends as the later
+    /// one says; a later expiry or owner replaces an earlier one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use sessionbank_core::{Patch, Record, Timestamp};
+    ///
+    /// let (first, later) = (Patch::new().set("a", json!(1)).unset("b"), Patch::new().set("b", json!(2)));
+    /// let mut merged = first.clone();
+    /// merged.then(&later);
+    ///
+    /// let now = Timestamp::now();
+    /// let (mut one_by_one, mut at_once) = (Record::new(now), Record::new(now));
+    /// first.apply_to(&mut one_by_one, now);
+    /// later.apply_to(&mut one_by_one, now);
+    /// merged.apply_to(&mut at_once, now);
+    /// assert_eq!(one_by_one, at_once);
+    /// ```
+    pub fn then(&mut self, later: &Patch) {
+        for (k, v) in &later.set {
+            self.unset.remove(k);
+            self.set.insert(k.clone(), v.clone());
+        }
+        for k in &later.unset {
+            self.set.remove(k);
+            self.unset.insert(k.clone());
+        }
+        if later.expires_at.is_some() {
+            self.expires_at = later.expires_at;
+        }
+        if later.owner.is_some() {
+            self.owner.clone_from(&later.owner);
+        }
+    }
+
     /// Applies the patch to `record` as a store does, with `now` as the new `last_access`.
     pub fn apply_to(&self, record: &mut Record, now: Timestamp) {
         for (k, v) in &self.set {
@@ -315,5 +353,60 @@ impl fmt::Debug for Patch {
                 &self.owner.as_ref().map(|o| o.as_ref().map(|_| "<set>")),
             )
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Every patch of one step over the keys `a` and `b`: each key kept, set (to a value that
+    /// names the step) or removed, or both set and removed; the expiry and owner kept or changed.
+    fn patches(step: i64) -> Vec<Patch> {
+        let mut out = Vec::new();
+        for a in 0..4 {
+            for b in 0..4 {
+                for meta in 0..4 {
+                    let mut patch = Patch::new();
+                    for (key, choice) in [("a", a), ("b", b)] {
+                        if choice & 1 != 0 {
+                            patch = patch.set(key, json!(step));
+                        }
+                        if choice & 2 != 0 {
+                            patch = patch.unset(key);
+                        }
+                    }
+                    if meta & 1 != 0 {
+                        patch = patch.expire_at(Some(Timestamp::from_millis(step * 1000)));
+                    }
+                    if meta & 2 != 0 {
+                        patch = patch.owner(Some(format!("owner{step}")));
+                    }
+                    out.push(patch);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_merged_patch_leaves_what_the_two_in_turn_leave() {
+        let now = Timestamp::from_millis(5_000);
+        let mut start = Record::new(Timestamp::from_millis(1_000)).owned_by("first");
+        start.data.insert("a".into(), json!("old"));
+        start.data.insert("b".into(), json!("old"));
+        for first in patches(1) {
+            for later in patches(2) {
+                let (mut in_turn, mut at_once) = (start.clone(), start.clone());
+                first.apply_to(&mut in_turn, now);
+                later.apply_to(&mut in_turn, now);
+                let mut merged = first.clone();
+                merged.then(&later);
+                merged.apply_to(&mut at_once, now);
+                assert!(in_turn == at_once, "{first:?} then {later:?}");
+            }
+        }
     }
 }
