@@ -13,6 +13,7 @@
 //!
 //! Nothing here knows about cookies, HTTP or a database driver.
 
+mod coalesce;
 mod error;
 mod expiry;
 mod id;
@@ -26,6 +27,7 @@ pub mod session;
 mod store;
 mod time;
 
+pub use coalesce::Coalescing;
 pub use error::{Error, ErrorKind, Operation, Result};
 pub use expiry::ExpiryPolicy;
 pub use id::{SESSION_ID_LEN, SessionId};
