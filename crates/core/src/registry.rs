@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use url::Url;
 
+use crate::coalesce::Coalescing;
 use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::janitor::{Janitor, JanitorConfig};
 use crate::memory::{DEFAULT_BROWSER_IDLE, MemoryStore};
@@ -116,8 +117,8 @@ impl Registry {
         schemes
     }
 
-    /// Opens the store a URL names, and starts its janitor unless the backend expires records
-    /// itself or `cleanup_time=off`.
+    /// Opens the store a URL names, wraps it in [`Coalescing`] unless `coalesce=false`, and
+    /// starts its janitor unless the backend expires records itself or `cleanup_time=off`.
     ///
     /// # Errors
     ///
@@ -168,7 +169,10 @@ impl Registry {
         options
             .finish(entry.name)
             .map_err(|e| e.with_target(target.clone()))?;
-        let store = opening.await?;
+        let mut store = opening.await?;
+        if common.coalesce {
+            store = Arc::new(Coalescing::new(store));
+        }
         let janitor = match common.cleanup_time {
             Some(interval) if !store.capabilities().native_expiry => Some(Arc::new(
                 Janitor::spawn(store.clone(), JanitorConfig::every(interval)),
@@ -189,12 +193,16 @@ impl Registry {
 ///   default one day.
 /// - `cleanup_time`: the janitor's interval (`10m`, `45min`, or milliseconds as in the seeds);
 ///   `off` or `0` starts none; default 45 minutes.
+/// - `coalesce`: whether concurrent reads of one session share a read and concurrent updates
+///   one write ([`Coalescing`]); default `true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommonOptions {
     /// How long a browser session lives after its last access.
     pub browser_idle: Duration,
     /// The janitor's interval, or `None` for no janitor.
     pub cleanup_time: Option<Duration>,
+    /// Whether the registry wraps the store in [`Coalescing`].
+    pub coalesce: bool,
 }
 
 impl Default for CommonOptions {
@@ -202,6 +210,7 @@ impl Default for CommonOptions {
         Self {
             browser_idle: DEFAULT_BROWSER_IDLE,
             cleanup_time: Some(DEFAULT_CLEANUP_TIME),
+            coalesce: true,
         }
     }
 }
@@ -222,6 +231,9 @@ impl CommonOptions {
                 "off" | "false" | "0" => None,
                 _ => Some(parse_duration("cleanup_time", &text)?),
             };
+        }
+        if let Some(coalesce) = options.take_bool("coalesce")? {
+            common.coalesce = coalesce;
         }
         Ok(common)
     }

@@ -47,6 +47,7 @@ async fn unknown_duplicate_and_malformed_options_are_errors() {
         ("memory://?max_entries=1&max_entries=2", "more than once"),
         ("memory://?max_entries=lots", "max_entries"),
         ("memory://?cleanup_time=soon", "cleanup_time"),
+        ("memory://?coalesce=sometimes", "coalesce"),
         ("memory://?browser_idle=-1", "browser_idle"),
         ("memory://somewhere/else", "no host or path"),
         ("not a url", "does not parse"),
@@ -60,6 +61,25 @@ async fn unknown_duplicate_and_malformed_options_are_errors() {
         err.to_string().contains("max_entries"),
         "names the known options: {err}"
     );
+}
+
+#[tokio::test]
+async fn stores_are_coalescing_unless_the_url_says_not() {
+    let registry = Registry::with_memory();
+    for (url, coalescing) in [
+        ("memory://", true),
+        ("memory://?coalesce=true", true),
+        ("memory://?coalesce=false", false),
+    ] {
+        let store = registry.connect(url).await.unwrap();
+        let shown = format!("{:?}", store.store());
+        assert_eq!(
+            shown.starts_with("Coalescing"),
+            coalescing,
+            "{url}: {shown}"
+        );
+        assert_eq!(store.backend(), "memory", "{url}");
+    }
 }
 
 #[tokio::test]
