@@ -82,6 +82,7 @@ trials! {
     "get" returns_none_for_an_unknown_id: "Returns None for an id that was never written.";
     "get" hides_an_expired_record_before_cleanup: "Returns None for an expired record, even before cleanup ran.";
     "get" returns_none_after_destroy: "Returns None after destroy.";
+    "get" sees_every_update_that_returned_before_it: "Returns the record last written for id (under concurrency: a get sees every update that returned before the get was called).";
     "set" inserts_a_new_id_and_overwrites_an_existing_one: "Works for a new id and overwrites an existing one.";
     "set" replaces_the_whole_record: "Replaces the whole record: keys absent from record are gone afterwards.";
     "set" keeps_a_browser_session_while_recently_used: "Stores a browser session and keeps it while last_access + browser_idle is in the future.";
@@ -404,6 +405,40 @@ async fn changes_only_the_named_keys(ctx: TrialContext) -> anyhow::Result<()> {
     );
     ensure!(back.expires_at == record.expires_at, "the expiry is kept");
     ensure!(back.created_at == record.created_at, "created_at is kept");
+    Ok(())
+}
+
+async fn sees_every_update_that_returned_before_it(ctx: TrialContext) -> anyhow::Result<()> {
+    let id = id()?;
+    ok!(ctx.store.set(&id, &live_record(hour())));
+    // Forty requests at once on one session, each writing its own key and reading it back: a
+    // read that shared an answer fetched before its own write returned would miss the write.
+    let tasks = (0..40).map(|i| {
+        let store = ctx.store.clone();
+        tokio::spawn(async move {
+            for round in 0..3 {
+                let key = format!("key{i}");
+                store
+                    .update(&id, &Patch::new().set(key.clone(), json!(round)))
+                    .await
+                    .map_err(|e| anyhow!("update {i}/{round}: {}", e.chain()))?;
+                let back = store
+                    .get(&id)
+                    .await
+                    .map_err(|e| anyhow!("get {i}/{round}: {}", e.chain()))?
+                    .with_context(|| format!("get {i}/{round}: the session is gone"))?;
+                ensure!(
+                    back.data.get(&key) == Some(&json!(round)),
+                    "get {i}/{round} missed its own update: {key} is {:?}",
+                    back.data.get(&key)
+                );
+            }
+            anyhow::Ok(())
+        })
+    });
+    for joined in futures::future::join_all(tasks).await {
+        joined??;
+    }
     Ok(())
 }
 

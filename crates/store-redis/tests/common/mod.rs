@@ -122,6 +122,9 @@ pub(crate) fn standalone_tests(server: &RedisServer) -> Vec<libtest_mimic::Trial
         "malformed_stored_sessions_are_corrupt_errors_and_stay_as_they_are",
         malformed_values,
     ));
+    tests.push(trial("coalesced_requests_share_round_trips", || {
+        block_on(coalesced_requests_share_round_trips())
+    }));
     tests.push(trial("update_is_one_round_trip", || {
         block_on(one_round_trip())
     }));
@@ -587,6 +590,62 @@ async fn one_round_trip() -> anyhow::Result<()> {
         "the updates after the flush applied: {:?}",
         back.data
     );
+    drop(server);
+    Ok(())
+}
+
+/// Through the registry (which wraps the store in `Coalescing` unless `coalesce=false`): twenty
+/// updates of one session started together are one EVALSHA for the first and one for the
+/// nineteen that waited for it, and twenty gets are two GETs; without coalescing, twenty each.
+async fn coalesced_requests_share_round_trips() -> anyhow::Result<()> {
+    let server = RedisServer::start();
+    let mut conn = raw(&server.url()).await?;
+    let mut registry = Registry::new();
+    registry.register(RedisStore::REGISTRY_ENTRY);
+    for (options, round_trips) in [("", 2), ("&coalesce=false", 20)] {
+        let store = registry
+            .connect(&format!(
+                "{}?prefix=coalesce:{round_trips}:{options}",
+                server.url()
+            ))
+            .await?;
+        let id = SessionId::generate()?;
+        let now = Timestamp::now();
+        store
+            .set(&id, &Record::new(now).expiring_at(now + hour()))
+            .await?;
+        store.update(&id, &Patch::new()).await?; // loads the script
+        reset_stats(&mut conn).await?;
+        // `join_all` polls every future once before any can finish: the first update is in
+        // flight while the other nineteen arrive.
+        let patches: Vec<_> = (0..20)
+            .map(|i| Patch::new().set(format!("k{i}"), json!(i)))
+            .collect();
+        for result in
+            futures::future::join_all(patches.iter().map(|patch| store.update(&id, patch))).await
+        {
+            result?;
+        }
+        let stats = command_stats(&mut conn).await?;
+        ensure!(
+            command_calls(&stats, "evalsha") == round_trips,
+            "{options:?}: {round_trips} EVALSHA for twenty updates\n{stats}"
+        );
+        reset_stats(&mut conn).await?;
+        let reads = futures::future::join_all((0..20).map(|_| store.get(&id))).await;
+        let stats = command_stats(&mut conn).await?;
+        ensure!(
+            command_calls(&stats, "get") == round_trips,
+            "{options:?}: {round_trips} GET for twenty gets\n{stats}"
+        );
+        for read in reads {
+            let record = read?.context("the session is live")?;
+            let missing: Vec<_> = (0..20)
+                .filter(|i| record.data.get(&format!("k{i}")) != Some(&json!(i)))
+                .collect();
+            ensure!(missing.is_empty(), "{options:?}: lost keys {missing:?}");
+        }
+    }
     drop(server);
     Ok(())
 }
