@@ -1,10 +1,11 @@
 //! [`Coalescing`]: concurrent reads of one session share a read, concurrent updates one write.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use dashmap::DashMap;
+use dashmap::Entry;
 use tokio::sync::oneshot;
 
 use crate::error::{Error, ErrorKind, Operation, Result};
@@ -26,25 +27,15 @@ enum Waiter {
     Update(Patch, oneshot::Sender<Result<()>>),
 }
 
-type Waiting = HashMap<(SessionId, Lane), Vec<Waiter>>;
-
 /// What the wrapper shares with the tasks that run waiting calls.
 struct Shared {
     inner: Arc<dyn Store>,
     /// A lane of a session is here while one of its calls is in flight; its list holds the
-    /// calls that arrived meanwhile.
-    in_flight: Mutex<Waiting>,
+    /// calls that arrived meanwhile. Sharded: sessions in different shards never contend.
+    in_flight: DashMap<(SessionId, Lane), Vec<Waiter>>,
 }
 
 impl Shared {
-    /// The lanes with a call in flight. A panic while it was held (no code under it panics)
-    /// would leave plain data, so a poisoned lock is taken as is.
-    fn in_flight(&self) -> MutexGuard<'_, Waiting> {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Joins the lane's call in flight (`Some`: wait on it), or marks the lane in flight
     /// (`None`: the caller runs its call itself). `waiter` makes the waiting entry.
     fn join<T>(
@@ -52,15 +43,14 @@ impl Shared {
         key: (SessionId, Lane),
         waiter: impl FnOnce(oneshot::Sender<Result<T>>) -> Waiter,
     ) -> Option<oneshot::Receiver<Result<T>>> {
-        let mut map = self.in_flight();
-        match map.get_mut(&key) {
-            Some(waiting) => {
+        match self.in_flight.entry(key) {
+            Entry::Occupied(mut waiting) => {
                 let (done, result) = oneshot::channel();
-                waiting.push(waiter(done));
+                waiting.get_mut().push(waiter(done));
                 Some(result)
             }
-            None => {
-                map.insert(key, Vec::new());
+            Entry::Vacant(lane) => {
+                lane.insert(Vec::new());
                 None
             }
         }
@@ -69,13 +59,15 @@ impl Shared {
     /// The calls that arrived while the lane's last call was in flight; when there are none, the
     /// lane is no longer in flight.
     fn next_batch(&self, key: &(SessionId, Lane)) -> Vec<Waiter> {
-        let mut map = self.in_flight();
-        match map.get_mut(key) {
-            Some(waiting) if !waiting.is_empty() => std::mem::take(waiting),
-            _ => {
-                map.remove(key);
+        match self.in_flight.entry(*key) {
+            Entry::Occupied(mut waiting) if !waiting.get().is_empty() => {
+                std::mem::take(waiting.get_mut())
+            }
+            Entry::Occupied(lane) => {
+                lane.remove();
                 Vec::new()
             }
+            Entry::Vacant(_) => Vec::new(),
         }
     }
 
@@ -106,6 +98,11 @@ impl Shared {
                 Waiter::Update(patch, done) => updates.push((patch, done)),
             }
         }
+        tracing::trace!(
+            gets = gets.len(),
+            updates = updates.len(),
+            "running calls that waited for one of their session"
+        );
         if !gets.is_empty() {
             let result = self.inner.get(id).await;
             for done in gets {
@@ -170,8 +167,9 @@ impl Drop for Draining<'_> {
         if !self.done {
             let waiting = self
                 .shared
-                .in_flight()
+                .in_flight
                 .remove(&self.key)
+                .map(|(_, waiting)| waiting)
                 .unwrap_or_default();
             fail_all(waiting, "the task running this session's call was stopped");
         }
@@ -187,22 +185,20 @@ struct InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        let mut map = self.shared.in_flight();
-        let Some(waiting) = map.get(&self.key) else {
+        let Entry::Occupied(lane) = self.shared.in_flight.entry(self.key) else {
             return;
         };
-        if waiting.is_empty() {
-            map.remove(&self.key);
+        if lane.get().is_empty() {
+            lane.remove();
             return;
         }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                drop(map);
+                drop(lane);
                 runtime.spawn(self.shared.clone().drain(self.key));
             }
             Err(_) => {
-                let waiting = map.remove(&self.key).unwrap_or_default();
-                drop(map);
+                let waiting = lane.remove();
                 fail_all(
                     waiting,
                     "no async runtime was left to run this session's call",
@@ -327,7 +323,7 @@ impl Coalescing {
         Self {
             shared: Arc::new(Shared {
                 inner,
-                in_flight: Mutex::new(HashMap::new()),
+                in_flight: DashMap::new(),
             }),
         }
     }
@@ -580,9 +576,9 @@ mod tests {
         fn waiting(&self, lane: Lane) -> usize {
             self.store
                 .shared
-                .in_flight()
+                .in_flight
                 .get(&(self.id, lane))
-                .map_or(0, Vec::len)
+                .map_or(0, |waiting| waiting.len())
         }
 
         async fn until(&self, what: impl Fn(&Self) -> bool) {
@@ -641,7 +637,7 @@ mod tests {
             assert_eq!(record.data[&format!("k{i}")], json!(i));
         }
         assert_eq!(f.waiting(Lane::Update), 0);
-        assert!(f.store.shared.in_flight().is_empty());
+        assert!(f.store.shared.in_flight.is_empty());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -776,7 +772,7 @@ mod tests {
         }
         let record = f.store.get(&f.id).await.unwrap().unwrap();
         assert_eq!(record.data.len(), 4, "{:?}", record.data.keys());
-        assert!(f.store.shared.in_flight().is_empty());
+        assert!(f.store.shared.in_flight.is_empty());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
