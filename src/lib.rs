@@ -113,8 +113,10 @@ pub fn registry() -> Registry {
 /// `disk:///var/lib/app/sessions`, … The application never names a backend type.
 ///
 /// Every URL accepts `cleanup_time` (the janitor's interval, default 45 minutes, `off` for
-/// none) and `browser_idle` (how long a browser session lives after its last access, default
-/// one day), plus the backend's own options.
+/// none), `browser_idle` (how long a browser session lives after its last access, default
+/// one day) and `coalesce` (default `true`: concurrent requests on one session share one read
+/// and one merged write, see [`Coalescing`]), plus the backend's
+/// own options.
 ///
 /// # Errors
 ///

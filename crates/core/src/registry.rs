@@ -117,8 +117,10 @@ impl Registry {
         schemes
     }
 
-    /// Opens the store a URL names, wraps it in [`Coalescing`] unless `coalesce=false`, and
-    /// starts its janitor unless the backend expires records itself or `cleanup_time=off`.
+    /// Opens the store a URL names, wraps it in [`Coalescing`] unless the URL says
+    /// `coalesce=false` (an option of the registry: a backend's own `connect(url)` opens the
+    /// bare store and refuses it), and starts its janitor unless the backend expires records
+    /// itself or `cleanup_time=off`.
     ///
     /// # Errors
     ///
@@ -164,13 +166,14 @@ impl Registry {
         let mut options = UrlOptions::from_url(&parsed)?;
         options.extra_hosts = extra_hosts;
         let common = CommonOptions::take_from(&mut options)?;
+        let coalesce = options.take_bool("coalesce")?.unwrap_or(true);
         let opening = open(&parsed, &mut options, &common)
             .map_err(|e| e.with_backend(entry.name).with_target(target.clone()))?;
         options
             .finish(entry.name)
             .map_err(|e| e.with_target(target.clone()))?;
         let mut store = opening.await?;
-        if common.coalesce {
+        if coalesce {
             store = Arc::new(Coalescing::new(store));
         }
         let janitor = match common.cleanup_time {
@@ -193,16 +196,12 @@ impl Registry {
 ///   default one day.
 /// - `cleanup_time`: the janitor's interval (`10m`, `45min`, or milliseconds as in the seeds);
 ///   `off` or `0` starts none; default 45 minutes.
-/// - `coalesce`: whether concurrent reads of one session share a read and concurrent updates
-///   one write ([`Coalescing`]); default `true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommonOptions {
     /// How long a browser session lives after its last access.
     pub browser_idle: Duration,
     /// The janitor's interval, or `None` for no janitor.
     pub cleanup_time: Option<Duration>,
-    /// Whether the registry wraps the store in [`Coalescing`].
-    pub coalesce: bool,
 }
 
 impl Default for CommonOptions {
@@ -210,7 +209,6 @@ impl Default for CommonOptions {
         Self {
             browser_idle: DEFAULT_BROWSER_IDLE,
             cleanup_time: Some(DEFAULT_CLEANUP_TIME),
-            coalesce: true,
         }
     }
 }
@@ -231,9 +229,6 @@ impl CommonOptions {
                 "off" | "false" | "0" => None,
                 _ => Some(parse_duration("cleanup_time", &text)?),
             };
-        }
-        if let Some(coalesce) = options.take_bool("coalesce")? {
-            common.coalesce = coalesce;
         }
         Ok(common)
     }

@@ -646,6 +646,16 @@ async fn coalesced_requests_share_round_trips() -> anyhow::Result<()> {
             ensure!(missing.is_empty(), "{options:?}: lost keys {missing:?}");
         }
     }
+    // `coalesce` is the registry's option: the store's own `connect` opens the bare store, so it
+    // refuses the option instead of ignoring it.
+    let err = RedisStore::connect(&format!("{}?coalesce=true", server.url()))
+        .await
+        .err()
+        .context("RedisStore::connect must refuse `coalesce`")?;
+    ensure!(
+        err.kind() == ErrorKind::Config && err.to_string().contains("coalesce"),
+        "{err}"
+    );
     drop(server);
     Ok(())
 }
