@@ -1,34 +1,50 @@
-//! The wrk benchmark: a visit counter through [`SessionLayer`] on Redis (both layouts), the same
-//! counter through the peer library (tower-sessions with `tower-sessions-redis-store`), and the
-//! counter written by hand (redis-rs `GET` + `SET` keyed by the cookie), all as axum apps.
+//! The wrk benchmark: a visit counter through [`SessionLayer`] on Redis, the same counter through
+//! the peer library (tower-sessions with `tower-sessions-redis-store`), and the counter written
+//! by hand (redis-rs `GET` + `SET` keyed by the cookie), all as axum apps.
 //!
-//! It starts a Redis server (the testkit harness), serves the four apps on free ports, gets one
-//! valid session cookie for each, then runs `wrk -t2 -c64 -d5s` with that cookie against each
-//! app in turn, for several rounds, and prints the requests per second of each, their ratio to
-//! the raw app in each round (target: >= 0.9), and the medians. Needs `redis-server` and `wrk`
-//! (`apt-get install -y redis-server wrk`). Run it in release:
+//! It starts a Redis server (the testkit harness) and serves five apps on free ports:
+//! sessionbank with `layout=string` (the default), the same with `coalesce=false`, sessionbank
+//! with `layout=hash`, the peer, and raw. The sessionbank stores are opened through the
+//! registry, as applications open them. It gets a valid session cookie for each, then runs
+//! `wrk -t2 -c64 -d5s` with that cookie against each app in turn, for several rounds. It prints
+//! the requests per second of each, their ratio to the raw app in each round (target: >= 0.9),
+//! and the medians. Needs `redis-server` and `wrk` (`apt-get install -y redis-server wrk`). Run it
+//! in release:
 //!
 //! ```text
 //! cargo run --release -p sessionbank-tower --example wrk_redis
 //! ```
 //!
-//! `SESSIONBANK_WRK_ROUNDS=N` (default 3) sets the rounds; `SESSIONBANK_WRK_ONLY=string` (or
-//! `hash`, `peer`, `raw`) loads one app alone, once, for a profiler;
-//! `SESSIONBANK_WRK_STORE_OPTIONS=…` adds URL options to both sessionbank stores (`a=b&c=d`).
+//! Knobs:
+//! - `SESSIONBANK_WRK_ROUNDS=N` (default 3) sets the rounds.
+//! - `SESSIONBANK_WRK_SESSIONS=N` (default 1, the issue's benchmark) spreads the requests over
+//!   N sessions, a cookie each, taken in turn by a wrk Lua script.
+//! - `SESSIONBANK_WRK_ONLY=string` (or `string-solo`, `hash`, `peer`, `raw`) loads one app
+//!   alone, once, for a profiler.
+//! - `SESSIONBANK_WRK_STORE_OPTIONS=…` adds URL options to every sessionbank store (`a=b&c=d`).
+//!
 //! Each run also prints the CPU time per request of Redis, the app and wrk (from `/proc`).
 //!
-//! Measured 2026-11-22 on this 2-core machine (wrk, the apps and Redis share it), five rounds:
-//! ratio to raw per round, layout=string 0.86, 0.66, 0.74, 0.68, 0.68 (median of rates 0.70),
-//! layout=hash 0.67, 0.69, 0.64, 0.68, 0.66 (0.66), tower-sessions 0.49, 0.59, 0.64, 0.63,
-//! 0.62 (0.62; the issue quotes 0.60–0.69 for it on this machine). CPU per request, mean of the
-//! rounds: layout=string 40.4 µs (Redis 9.4, app 21.4, wrk 9.6), layout=hash 44.4 µs (Redis
-//! 6.4, app 27.8, wrk 10.2), tower-sessions 51.3 µs (Redis 10.9, app 28.5, wrk 11.8), raw
-//! 29.8 µs (Redis 4.9, app 15.9, wrk 9.0). On two cores the rate follows the total, so the
-//! target needs sessionbank within about 3.3 µs of raw per request. What is left: Redis runs
-//! the update script (`EVALSHA` 6.1 µs a call under this load, against 0.2–0.5 µs for a plain
-//! `SET`; the hash layout's `MULTI … EXEC` costs 1.3 µs but its replies cost the app more),
-//! and the app verifies the cookie and loads, decodes, patches and encodes the session, with
-//! their allocations (46 `malloc`s per request against the raw app's 36), none of them large.
+//! Measured 2026-11-22 on this 2-core machine (wrk, the apps and Redis share it), five rounds,
+//! median ratios to raw:
+//! - One session: layout=string 1.05 (rounds 0.76–1.38), `coalesce=false` 0.68, layout=hash
+//!   1.08, tower-sessions 0.63 (the issue quotes 0.60–0.69 for it on this machine).
+//! - 64 sessions: layout=string 0.66, `coalesce=false` 0.66, layout=hash 0.59, tower-sessions
+//!   0.56.
+//!
+//! With one session, the requests overlap on it, and the registry's `Coalescing` wrapper shares
+//! one `GET` and one merged update script among them (decision 0006). Per request, that is
+//! about 0.08 `GET` and 0.07 `EVALSHA`. CPU per request: layout=string 30.6 µs (Redis 3.1, app
+//! 18.3, wrk 9.2); raw 31.4 µs (Redis 4.7, app 17.4, wrk 9.2).
+//!
+//! Without sharing (`coalesce=false`, or 64 sessions), each request costs 40–46 µs against raw's
+//! 31–32 µs. The rate follows that total on two cores. Where the difference goes:
+//! - Redis runs the update script: `EVALSHA` 6–7 µs a call under this load, against 0.2–0.5 µs
+//!   for a plain `SET`. The hash layout's `MULTI … EXEC` costs 1.5 µs, but its replies cost the
+//!   app more.
+//! - The app verifies the cookie, then loads, decodes, patches and encodes the session, with
+//!   their allocations (46 `malloc`s per request against the raw app's 36). None of these is
+//!   large on its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: any failure ends it
 
 use std::io::{Read, Write};
@@ -42,7 +58,7 @@ use http::HeaderMap;
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 use sessionbank_cookie::{CookieConfig, KeyRing};
-use sessionbank_core::StoreHandle;
+use sessionbank_core::Registry;
 use sessionbank_store_redis::RedisStore;
 use sessionbank_testkit::servers::ProcessCpu;
 use sessionbank_testkit::servers::redis::RedisServer;
@@ -51,7 +67,7 @@ use sessionbank_tower::{Session, SessionError, SessionLayer};
 
 /// wrk's arguments for every run.
 const WRK_ARGS: [&str; 3] = ["-t2", "-c64", "-d5s"];
-/// Rounds of (sessionbank, raw), alternating.
+/// Rounds of every app in turn, unless `SESSIONBANK_WRK_ROUNDS` says otherwise.
 const ROUNDS: usize = 3;
 
 /// App (a): the counter in the session.
@@ -190,7 +206,11 @@ impl std::fmt::Display for CpuPerRequest {
 }
 
 /// Runs wrk against `addr` and measures the CPU each process spent on it.
-fn measured_wrk(addr: SocketAddr, cookie: &str, redis_pids: &[i32]) -> (f64, f64, CpuPerRequest) {
+fn measured_wrk(
+    addr: SocketAddr,
+    cookies: &[String],
+    redis_pids: &[i32],
+) -> (f64, f64, CpuPerRequest) {
     let redis_cpu = || -> f64 {
         redis_pids
             .iter()
@@ -200,7 +220,7 @@ fn measured_wrk(addr: SocketAddr, cookie: &str, redis_pids: &[i32]) -> (f64, f64
     };
     let me = std::process::id();
     let (redis_before, before) = (redis_cpu(), ProcessCpu::of(me));
-    let (rate, requests) = wrk(addr, cookie);
+    let (rate, requests) = wrk(addr, cookies);
     let (redis_after, after) = (redis_cpu(), ProcessCpu::of(me));
     let per = |seconds: f64| seconds * 1e6 / requests;
     let cpu = CpuPerRequest {
@@ -211,15 +231,33 @@ fn measured_wrk(addr: SocketAddr, cookie: &str, redis_pids: &[i32]) -> (f64, f64
     (rate, requests, cpu)
 }
 
-/// Runs wrk against `addr` with `cookie`; returns its Requests/sec and how many requests it sent.
-fn wrk(addr: SocketAddr, cookie: &str) -> (f64, f64) {
+/// Runs wrk against `addr` with one cookie, or with each of several in turn (a Lua script
+/// picks the next for each request); returns its Requests/sec and how many requests it sent.
+fn wrk(addr: SocketAddr, cookies: &[String]) -> (f64, f64) {
     let program = require_program("wrk", "wrk");
-    let output = Command::new(program)
-        .args(WRK_ARGS)
-        .args(["-H", &format!("Cookie: {cookie}")])
+    let mut command = Command::new(program);
+    command.args(WRK_ARGS);
+    let script = std::env::temp_dir().join(format!("sessionbank-wrk-{}.lua", std::process::id()));
+    if let [cookie] = cookies {
+        command.args(["-H", &format!("Cookie: {cookie}")]);
+    } else {
+        let list: Vec<String> = cookies.iter().map(|c| format!("[[{c}]]")).collect();
+        std::fs::write(
+            &script,
+            format!(
+                "local cookies = {{ {} }}\nlocal n = 0\nrequest = function()\n  n = n + 1\n  \
+                 return wrk.format(nil, nil, {{ Cookie = cookies[n % #cookies + 1] }})\nend\n",
+                list.join(", ")
+            ),
+        )
+        .unwrap();
+        command.arg("-s").arg(&script);
+    }
+    let output = command
         .arg(format!("http://{addr}/"))
         .output()
         .expect("wrk runs");
+    let _ = std::fs::remove_file(&script);
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "wrk failed:\n{text}");
     assert!(
@@ -243,24 +281,36 @@ fn wrk(addr: SocketAddr, cookie: &str) -> (f64, f64) {
 struct App {
     name: &'static str,
     addr: SocketAddr,
-    cookie: String,
+    /// One cookie (the issue's benchmark), or one per session when requests spread over
+    /// several sessions.
+    cookies: Vec<String>,
 }
 
-/// The counter through [`SessionLayer`] on a store of `layout` (plus the options in
-/// `SESSIONBANK_WRK_STORE_OPTIONS`, `a=b&c=d`), served on a free port.
-async fn session_app(server: &RedisServer, layout: &str) -> SocketAddr {
+/// The counter through [`SessionLayer`] on a store opened through the registry, as an
+/// application opens it, with `options` (plus the options in `SESSIONBANK_WRK_STORE_OPTIONS`,
+/// `a=b&c=d`), served on a free port.
+async fn session_app(server: &RedisServer, options: &str) -> SocketAddr {
     let extra = std::env::var("SESSIONBANK_WRK_STORE_OPTIONS")
         .map(|o| format!("&{o}"))
         .unwrap_or_default();
-    let url = format!(
-        "{}?prefix=bench-{layout}:&layout={layout}{extra}",
-        server.url()
-    );
-    let store = RedisStore::connect(&url).await.unwrap();
-    let layer = SessionLayer::new(StoreHandle::new(store), KeyRing::generate().unwrap())
+    let prefix = options.replace(['=', '&'], "-");
+    let url = format!("{}?prefix=bench-{prefix}:&{options}{extra}", server.url());
+    let mut registry = Registry::new();
+    registry.register(RedisStore::REGISTRY_ENTRY);
+    let store = registry.connect(&url).await.unwrap();
+    let layer = SessionLayer::new(store, KeyRing::generate().unwrap())
         .with_cookie(CookieConfig::new().secure(false));
     serve(Router::new().route("/", get(count)).layer(layer)).await
 }
+
+/// The apps under test, in the order each round runs them; the raw app is last.
+const APPS: [(&str, &str); 5] = [
+    ("string", "sessionbank (layout=string)"),
+    ("string-solo", "  same, coalesce=false"),
+    ("hash", "sessionbank (layout=hash)"),
+    ("peer", "tower-sessions (peer)"),
+    ("raw", "raw redis GET+SET"),
+];
 
 fn main() -> ExitCode {
     let server = RedisServer::start();
@@ -268,59 +318,54 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .unwrap();
-    let (string, hash, peer, raw) = runtime.block_on(async {
-        let string = session_app(&server, "string").await;
-        let hash = session_app(&server, "hash").await;
-        let peer = peer_app(&server).await;
+    let addrs = runtime.block_on(async {
         let client = redis::Client::open(server.url()).unwrap();
         let conn = client.get_multiplexed_async_connection().await.unwrap();
-        let raw = serve(Router::new().route("/", get(raw_count)).with_state(conn)).await;
-        (string, hash, peer, raw)
+        [
+            session_app(&server, "layout=string").await,
+            session_app(&server, "layout=string&coalesce=false").await,
+            session_app(&server, "layout=hash").await,
+            peer_app(&server).await,
+            serve(Router::new().route("/", get(raw_count)).with_state(conn)).await,
+        ]
     });
-    // The raw app keys its counter by the whole Cookie header, so any cookie does for it.
-    let string_cookie = first_cookie(string);
-    let apps = [
-        App {
-            name: "sessionbank (layout=string)",
-            addr: string,
-            cookie: string_cookie.clone(),
-        },
-        App {
-            name: "sessionbank (layout=hash)",
-            addr: hash,
-            cookie: first_cookie(hash),
-        },
-        App {
-            name: "tower-sessions (peer)",
-            addr: peer,
-            cookie: first_cookie(peer),
-        },
-        App {
-            name: "raw redis GET+SET",
-            addr: raw,
-            cookie: string_cookie,
-        },
-    ];
-    const RAW: usize = 3;
+    let raw = APPS.len() - 1;
+    let mut apps: Vec<App> = APPS
+        .iter()
+        .zip(addrs)
+        .map(|((_, name), addr)| App {
+            name,
+            addr,
+            cookies: Vec::new(),
+        })
+        .collect();
+    // `SESSIONBANK_WRK_SESSIONS=N` spreads the requests over N sessions, one cookie after the
+    // other; the default, 1, is the issue's benchmark: every request on one session.
+    let sessions: usize = std::env::var("SESSIONBANK_WRK_SESSIONS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    for app in &mut apps[..raw] {
+        app.cookies = (0..sessions).map(|_| first_cookie(app.addr)).collect();
+    }
+    // The raw app keys its counter by the whole Cookie header, so any cookies do for it.
+    apps[raw].cookies = apps[0].cookies.clone();
     let rounds: usize = std::env::var("SESSIONBANK_WRK_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(ROUNDS);
     println!("redis {}", server.url());
     println!(
-        "wrk {} against each, alternating, {rounds} rounds",
+        "wrk {} against each, alternating, {rounds} rounds, {sessions} session(s)",
         WRK_ARGS.join(" ")
     );
-    // `SESSIONBANK_WRK_ONLY=string|hash|peer|raw`: load one app alone, once (for a profiler).
+    // `SESSIONBANK_WRK_ONLY=string|string-solo|hash|peer|raw`: load one app alone, once (for a
+    // profiler).
     if let Ok(only) = std::env::var("SESSIONBANK_WRK_ONLY") {
-        let app = match only.as_str() {
-            "raw" => &apps[RAW],
-            "peer" => &apps[2],
-            "hash" => &apps[1],
-            _ => &apps[0],
-        };
-        let (rate, _) = wrk(app.addr, &app.cookie);
-        println!("{} alone: {rate:.0} req/s", app.name);
+        let i = APPS.iter().position(|(key, _)| *key == only).unwrap_or(0);
+        let (rate, _) = wrk(apps[i].addr, &apps[i].cookies);
+        println!("{} alone: {rate:.0} req/s", apps[i].name);
         drop(runtime);
         drop(server);
         return ExitCode::SUCCESS;
@@ -333,10 +378,10 @@ fn main() -> ExitCode {
         println!("round {round}:");
         let mut round_rates = Vec::new();
         for (i, app) in apps.iter().enumerate() {
-            let (rate, requests, cpu) = measured_wrk(app.addr, &app.cookie, &redis_pids);
+            let (rate, requests, cpu) = measured_wrk(app.addr, &app.cookies, &redis_pids);
             let commands = commands_per_request(&server, requests);
             println!(
-                "  {:<28} {rate:>9.0} req/s   CPU per request {cpu}",
+                "  {:<32} {rate:>9.0} req/s   CPU per request {cpu}",
                 app.name
             );
             if round == 1 {
@@ -346,21 +391,20 @@ fn main() -> ExitCode {
             cpus[i].add(cpu);
             round_rates.push(rate);
         }
-        let raw_rate = round_rates[RAW];
-        println!(
-            "  ratio to raw: layout=string {:.2}, layout=hash {:.2}, tower-sessions {:.2}",
-            round_rates[0] / raw_rate,
-            round_rates[1] / raw_rate,
-            round_rates[2] / raw_rate
-        );
+        let ratios: Vec<String> = APPS[..raw]
+            .iter()
+            .zip(&round_rates)
+            .map(|((key, _), rate)| format!("{key} {:.2}", rate / round_rates[raw]))
+            .collect();
+        println!("  ratio to raw: {}", ratios.join(", "));
     }
     let n = rounds as f64;
-    let median_raw = median(&rates[RAW]);
+    let median_raw = median(&rates[raw]);
     println!("medians over {rounds} rounds (target >= 0.90 of raw):");
     for (i, app) in apps.iter().enumerate() {
         let rate = median(&rates[i]);
         println!(
-            "  {:<28} {rate:>9.0} req/s   ratio {:.2}   CPU per request, mean {}",
+            "  {:<32} {rate:>9.0} req/s   ratio {:.2}   CPU per request, mean {}",
             app.name,
             rate / median_raw,
             cpus[i].scaled(1.0 / n)
@@ -369,12 +413,12 @@ fn main() -> ExitCode {
     // On a machine whose cores all serve this run, throughput follows the CPU each request
     // costs in all three processes together; that ratio is steadier than the rates when
     // something else takes CPU in one round.
-    println!(
-        "CPU per request, raw/app: layout=string {:.2}, layout=hash {:.2}, tower-sessions {:.2}",
-        cpus[RAW].total() / cpus[0].total(),
-        cpus[RAW].total() / cpus[1].total(),
-        cpus[RAW].total() / cpus[2].total()
-    );
+    let cpu_ratios: Vec<String> = APPS[..raw]
+        .iter()
+        .zip(&cpus)
+        .map(|((key, _), cpu)| format!("{key} {:.2}", cpus[raw].total() / cpu.total()))
+        .collect();
+    println!("CPU per request, raw/app: {}", cpu_ratios.join(", "));
     drop(runtime);
     drop(server);
     ExitCode::SUCCESS
