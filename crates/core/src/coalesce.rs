@@ -90,12 +90,15 @@ impl Shared {
 
     /// Runs a batch of one lane: one `get` for all, or one merged `update`.
     async fn run_batch(&self, id: &SessionId, batch: Vec<Waiter>) {
+        // A caller that stopped waiting (its request was dropped) has its call dropped too, as
+        // its own future would have been before it reached the store.
         let mut gets = Vec::new();
         let mut updates = Vec::new();
         for waiter in batch {
             match waiter {
-                Waiter::Get(done) => gets.push(done),
-                Waiter::Update(patch, done) => updates.push((patch, done)),
+                Waiter::Get(done) if !done.is_closed() => gets.push(done),
+                Waiter::Update(patch, done) if !done.is_closed() => updates.push((patch, done)),
+                Waiter::Get(_) | Waiter::Update(..) => {}
             }
         }
         tracing::trace!(
@@ -285,7 +288,8 @@ fn copy_of(e: &Error) -> Error {
 ///   other error (the backend went away, a timeout) reaches every waiter of that call, as it
 ///   would have reached each of them.
 /// - **Cancellation.** A request dropped while its own call is in flight (a client that hung up)
-///   hands the waiting calls to a task that runs them; nobody waits forever.
+///   hands the waiting calls to a task that runs them; nobody waits forever. A request dropped
+///   while it waits has its call dropped, as if it had never reached the store.
 ///
 /// An uncontended call costs one map insert and remove more than the inner store's; a batch of
 /// n waiting calls costs one call of the inner store instead of n, at the price of waiting for
@@ -773,6 +777,26 @@ mod tests {
         let record = f.store.get(&f.id).await.unwrap().unwrap();
         assert_eq!(record.data.len(), 4, "{:?}", record.data.keys());
         assert!(f.store.shared.in_flight.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_that_stops_waiting_has_its_patch_dropped() {
+        let f = fixture().await;
+        let mut tasks = f
+            .queue_updates((0..3).map(|i| Patch::new().set(format!("k{i}"), json!(i))))
+            .await;
+        // The request of `k1` is dropped while it waits (its client hung up).
+        let gave_up = tasks.remove(2);
+        gave_up.abort();
+        assert!(gave_up.await.unwrap_err().is_cancelled());
+        f.open();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let record = f.store.get(&f.id).await.unwrap().unwrap();
+        assert_eq!(record.data.get("k0"), Some(&json!(0)));
+        assert_eq!(record.data.get("k1"), None);
+        assert_eq!(record.data.get("k2"), Some(&json!(2)));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
