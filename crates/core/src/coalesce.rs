@@ -294,7 +294,7 @@ fn copy_of(e: &Error) -> Error {
 /// An uncontended call costs one map insert and remove more than the inner store's; a batch of
 /// n waiting calls costs one call of the inner store instead of n, at the price of waiting for
 /// the call in flight first. The registry wraps every store it opens in this unless the URL says
-/// `coalesce=false`.
+/// `coalesce=false`. Clones share the lanes.
 ///
 /// # Examples
 ///
@@ -317,6 +317,7 @@ fn copy_of(e: &Error) -> Error {
 /// # })?;
 /// # Ok::<(), sessionbank_core::Error>(())
 /// ```
+#[derive(Clone)]
 pub struct Coalescing {
     shared: Arc<Shared>,
 }
