@@ -14,17 +14,49 @@ use crate::record::{Patch, Record};
 use crate::store::{Capabilities, Page, Store};
 use crate::time::Timestamp;
 
-/// Which calls of a session share a lane: a `get` never waits for an `update`.
+/// Which calls of a session share a lane: a `get` never waits for a write (`update` or
+/// `touch`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Lane {
     Get,
-    Update,
+    Write,
+}
+
+/// A write waiting on the write lane: an `update`'s patch, or a `touch`'s new expiry.
+enum Change {
+    Update(Patch),
+    Touch(Option<Timestamp>),
+}
+
+impl Change {
+    fn operation(&self) -> Operation {
+        match self {
+            Change::Update(_) => Operation::Update,
+            Change::Touch(_) => Operation::Touch,
+        }
+    }
+
+    /// Folds this change into `merged`: a touch is a patch that moves the expiry only.
+    fn fold_into(&self, merged: &mut Patch) {
+        match self {
+            Change::Update(patch) => merged.then(patch),
+            Change::Touch(expires_at) => merged.expires_at = Some(*expires_at),
+        }
+    }
+
+    /// Writes this change alone, as its caller asked.
+    async fn write(&self, inner: &dyn Store, id: &SessionId) -> Result<()> {
+        match self {
+            Change::Update(patch) => inner.update(id, patch).await,
+            Change::Touch(expires_at) => inner.touch(id, *expires_at).await,
+        }
+    }
 }
 
 /// A call waiting for the one in flight on its lane, and where its result goes.
 enum Waiter {
     Get(oneshot::Sender<Result<Option<Record>>>),
-    Update(Patch, oneshot::Sender<Result<()>>),
+    Write(Change, oneshot::Sender<Result<()>>),
 }
 
 /// What the wrapper shares with the tasks that run waiting calls.
@@ -88,22 +120,22 @@ impl Shared {
         }
     }
 
-    /// Runs a batch of one lane: one `get` for all, or one merged `update`.
+    /// Runs a batch of one lane: one `get` for all, or one merged write.
     async fn run_batch(&self, id: &SessionId, batch: Vec<Waiter>) {
         // A caller that stopped waiting (its request was dropped) has its call dropped too, as
         // its own future would have been before it reached the store.
         let mut gets = Vec::new();
-        let mut updates = Vec::new();
+        let mut writes = Vec::new();
         for waiter in batch {
             match waiter {
                 Waiter::Get(done) if !done.is_closed() => gets.push(done),
-                Waiter::Update(patch, done) if !done.is_closed() => updates.push((patch, done)),
-                Waiter::Get(_) | Waiter::Update(..) => {}
+                Waiter::Write(change, done) if !done.is_closed() => writes.push((change, done)),
+                Waiter::Get(_) | Waiter::Write(..) => {}
             }
         }
         tracing::trace!(
             gets = gets.len(),
-            updates = updates.len(),
+            writes = writes.len(),
             "running calls that waited for one of their session"
         );
         if !gets.is_empty() {
@@ -111,46 +143,56 @@ impl Shared {
             for done in gets {
                 let _ = done.send(match &result {
                     Ok(record) => Ok(record.clone()),
-                    Err(e) => Err(copy_of(e)),
+                    Err(e) => Err(copy_of(e, Operation::Get)),
                 });
             }
         }
-        if !updates.is_empty() {
-            self.write_patches(id, updates).await;
+        if !writes.is_empty() {
+            self.write_changes(id, writes).await;
         }
     }
 
-    /// Writes waiting patches as one merged `update`, and tells each waiter how it went.
-    async fn write_patches(
+    /// Writes waiting changes as one: a `touch` with the last expiry when all are touches,
+    /// otherwise one `update` of the merged patch. Tells each waiter how it went.
+    async fn write_changes(
         &self,
         id: &SessionId,
-        mut batch: Vec<(Patch, oneshot::Sender<Result<()>>)>,
+        mut batch: Vec<(Change, oneshot::Sender<Result<()>>)>,
     ) {
         if batch.len() == 1 {
-            let (patch, done) = batch.remove(0);
-            let _ = done.send(self.inner.update(id, &patch).await);
+            let (change, done) = batch.remove(0);
+            let _ = done.send(change.write(&*self.inner, id).await);
             return;
         }
-        let mut merged = Patch::new();
-        for (patch, _) in &batch {
-            merged.then(patch);
-        }
-        match self.inner.update(id, &merged).await {
+        let result = if let Some(Change::Touch(last)) = batch.last().map(|(change, _)| change)
+            && batch
+                .iter()
+                .all(|(change, _)| matches!(change, Change::Touch(_)))
+        {
+            self.inner.touch(id, *last).await
+        } else {
+            let mut merged = Patch::new();
+            for (change, _) in &batch {
+                change.fold_into(&mut merged);
+            }
+            self.inner.update(id, &merged).await
+        };
+        match result {
             Ok(()) => {
                 for (_, done) in batch {
                     let _ = done.send(Ok(()));
                 }
             }
             Err(e) if matches!(e.kind(), ErrorKind::InvalidInput | ErrorKind::TooLarge) => {
-                // One patch was refused before anything was written: write them one by one so
-                // that only its request fails.
-                for (patch, done) in batch {
-                    let _ = done.send(self.inner.update(id, &patch).await);
+                // One change was refused, and as writes are atomic nothing was written: write
+                // them one by one so that only its request fails.
+                for (change, done) in batch {
+                    let _ = done.send(change.write(&*self.inner, id).await);
                 }
             }
             Err(e) => {
-                for (_, done) in batch {
-                    let _ = done.send(Err(copy_of(&e)));
+                for (change, done) in batch {
+                    let _ = done.send(Err(copy_of(&e, change.operation())));
                 }
             }
         }
@@ -217,10 +259,10 @@ fn fail_all(waiting: Vec<Waiter>, why: &'static str) {
             Waiter::Get(done) => {
                 let _ = done.send(Err(Error::new(ErrorKind::Unavailable, Operation::Get, why)));
             }
-            Waiter::Update(_, done) => {
+            Waiter::Write(change, done) => {
                 let _ = done.send(Err(Error::new(
                     ErrorKind::Unavailable,
-                    Operation::Update,
+                    change.operation(),
                     why,
                 )));
             }
@@ -237,10 +279,11 @@ fn dropped<T>(operation: Operation) -> Result<T> {
     ))
 }
 
-/// The same error for another waiter: kind, operation, backend, target and message, with the
+/// The same error for another waiter, of `operation` (a merged write is an `update`, the
+/// waiter's call may have been a `touch`): kind, backend, target and message, with the
 /// original's causes as text.
-fn copy_of(e: &Error) -> Error {
-    let mut copy = Error::new(e.kind(), e.operation(), e.message().to_owned())
+fn copy_of(e: &Error, operation: Operation) -> Error {
+    let mut copy = Error::new(e.kind(), operation, e.message().to_owned())
         .with_backend(e.backend().to_owned());
     if let Some(target) = e.target() {
         copy = copy.with_target(target);
@@ -264,10 +307,11 @@ fn copy_of(e: &Error) -> Error {
 /// connections with one cookie) each load the session and most end in `update`. Every backend
 /// must apply each `update` atomically on the server: on Redis a script run, on SQL a row lock,
 /// on Memcached a compare-and-set loop that retries under contention. This wrapper keeps at most
-/// one `get` and one `update` per session in flight from this process:
-/// - an `update` that arrives while another one of the same session is in flight waits; when
-///   that one returns, every waiting patch is merged ([`Patch::then`], in arrival order) and
-///   written by one `update` of the inner store;
+/// one `get` and one write (`update` or `touch`) per session in flight from this process:
+/// - an `update` or `touch` that arrives while another write of the same session is in flight
+///   waits; when that one returns, every waiting change is merged ([`Patch::then`], in arrival
+///   order; a `touch` is a patch that moves the expiry only) and written by one `update` of the
+///   inner store, or by one `touch` when all were touches;
 /// - a `get` that arrives while another `get` of the same session is in flight does **not** take
 ///   that one's answer (it may have been read before the caller's own last write); it waits, and
 ///   when that one returns, one new `get` answers every waiting caller.
@@ -378,11 +422,10 @@ impl Store for Coalescing {
     }
 
     async fn update(&self, id: &SessionId, patch: &Patch) -> Result<()> {
-        let key = (*id, Lane::Update);
-        if let Some(result) = self
-            .shared
-            .join(key, |done| Waiter::Update(patch.clone(), done))
-        {
+        let key = (*id, Lane::Write);
+        if let Some(result) = self.shared.join(key, |done| {
+            Waiter::Write(Change::Update(patch.clone()), done)
+        }) {
             return result.await.unwrap_or_else(|_| dropped(Operation::Update));
         }
         let _in_flight = InFlight {
@@ -393,6 +436,17 @@ impl Store for Coalescing {
     }
 
     async fn touch(&self, id: &SessionId, expires_at: Option<Timestamp>) -> Result<()> {
+        let key = (*id, Lane::Write);
+        if let Some(result) = self
+            .shared
+            .join(key, |done| Waiter::Write(Change::Touch(expires_at), done))
+        {
+            return result.await.unwrap_or_else(|_| dropped(Operation::Touch));
+        }
+        let _in_flight = InFlight {
+            shared: &self.shared,
+            key,
+        };
         self.shared.inner.touch(id, expires_at).await
     }
 
@@ -450,6 +504,7 @@ mod tests {
         gates: [watch::Sender<bool>; 2],
         gets: AtomicUsize,
         updates: AtomicUsize,
+        touches: AtomicUsize,
         /// `update`s fail with `Unavailable` while set.
         failing: AtomicBool,
     }
@@ -462,6 +517,7 @@ mod tests {
                 gates: [watch::channel(true).0, watch::channel(true).0],
                 gets: AtomicUsize::new(0),
                 updates: AtomicUsize::new(0),
+                touches: AtomicUsize::new(0),
                 failing: AtomicBool::new(false),
             })
         }
@@ -497,7 +553,7 @@ mod tests {
         }
         async fn update(&self, id: &SessionId, patch: &Patch) -> Result<()> {
             self.updates.fetch_add(1, Ordering::SeqCst);
-            self.pass(id, Lane::Update).await;
+            self.pass(id, Lane::Write).await;
             if self.failing.load(Ordering::SeqCst) {
                 return Err(Error::new(
                     ErrorKind::Unavailable,
@@ -517,6 +573,8 @@ mod tests {
             self.inner.update(id, patch).await
         }
         async fn touch(&self, id: &SessionId, expires_at: Option<Timestamp>) -> Result<()> {
+            self.touches.fetch_add(1, Ordering::SeqCst);
+            self.pass(id, Lane::Write).await;
             self.inner.touch(id, expires_at).await
         }
         async fn destroy(&self, id: &SessionId) -> Result<()> {
@@ -601,6 +659,11 @@ mod tests {
             tokio::spawn(async move { store.update(&id, &patch).await })
         }
 
+        fn touch(&self, expires_at: Option<Timestamp>) -> tokio::task::JoinHandle<Result<()>> {
+            let (store, id) = (self.store.clone(), self.id);
+            tokio::spawn(async move { store.touch(&id, expires_at).await })
+        }
+
         fn get(&self) -> tokio::task::JoinHandle<Result<Option<Record>>> {
             let (store, id) = (self.store.clone(), self.id);
             tokio::spawn(async move { store.get(&id).await })
@@ -611,14 +674,14 @@ mod tests {
             &self,
             patches: impl IntoIterator<Item = Patch>,
         ) -> Vec<tokio::task::JoinHandle<Result<()>>> {
-            self.close(Lane::Update);
+            self.close(Lane::Write);
             let mut tasks = vec![self.update(Patch::new().set("first", json!(0)))];
             self.until(|f| f.gated.updates.load(Ordering::SeqCst) == 1)
                 .await;
             for patch in patches {
                 tasks.push(self.update(patch));
                 let queued = tasks.len() - 1;
-                self.until(|f| f.waiting(Lane::Update) == queued).await;
+                self.until(|f| f.waiting(Lane::Write) == queued).await;
             }
             tasks
         }
@@ -641,7 +704,7 @@ mod tests {
         for i in 0..20 {
             assert_eq!(record.data[&format!("k{i}")], json!(i));
         }
-        assert_eq!(f.waiting(Lane::Update), 0);
+        assert_eq!(f.waiting(Lane::Write), 0);
         assert!(f.store.shared.in_flight.is_empty());
     }
 
@@ -662,6 +725,70 @@ mod tests {
         let record = f.store.get(&f.id).await.unwrap().unwrap();
         assert!(!record.data.contains_key("x"));
         assert_eq!(record.data["y"], json!(2));
+    }
+
+    /// Starts an update that stays in flight, then touches to each of `expiries` that wait.
+    async fn queue_touches(
+        f: &Fixture,
+        expiries: &[Option<Timestamp>],
+    ) -> Vec<tokio::task::JoinHandle<Result<()>>> {
+        let mut tasks = f.queue_updates([]).await;
+        for expires_at in expiries {
+            tasks.push(f.touch(*expires_at));
+            let queued = tasks.len() - 1;
+            f.until(|f| f.waiting(Lane::Write) == queued).await;
+        }
+        tasks
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_touches_are_one_touch_to_the_last_expiry() {
+        let f = fixture().await;
+        let now = Timestamp::now();
+        let expiries: Vec<_> = (1..=3)
+            .map(|h| Some(now + Duration::from_secs(3600 * h)))
+            .collect();
+        let tasks = queue_touches(&f, &expiries).await;
+        f.open();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            f.gated.updates.load(Ordering::SeqCst),
+            1,
+            "the one in flight"
+        );
+        assert_eq!(
+            f.gated.touches.load(Ordering::SeqCst),
+            1,
+            "one for the three"
+        );
+        let record = f.store.get(&f.id).await.unwrap().unwrap();
+        assert_eq!(record.expires_at, expiries[2]);
+        assert!(record.data.contains_key("first"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn touches_and_updates_that_wait_together_are_one_update() {
+        let f = fixture().await;
+        let later = Timestamp::now() + Duration::from_secs(7200);
+        let mut tasks = f.queue_updates([Patch::new().set("a", json!(1))]).await;
+        tasks.push(f.touch(Some(later)));
+        f.until(|f| f.waiting(Lane::Write) == 2).await;
+        tasks.push(f.update(Patch::new().set("b", json!(2))));
+        f.until(|f| f.waiting(Lane::Write) == 3).await;
+        f.open();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(f.gated.updates.load(Ordering::SeqCst), 2);
+        assert_eq!(f.gated.touches.load(Ordering::SeqCst), 0);
+        let record = f.store.get(&f.id).await.unwrap().unwrap();
+        assert_eq!(record.expires_at, Some(later));
+        assert_eq!(
+            (record.data["a"].clone(), record.data["b"].clone()),
+            (json!(1), json!(2))
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
