@@ -1,4 +1,4 @@
-//! [`Coalescing`]: concurrent reads of one session share a read, concurrent updates one write.
+//! [`Coalescing`]: concurrent reads of one session share one read, concurrent writes one write.
 
 use std::fmt;
 use std::sync::Arc;

@@ -6,6 +6,8 @@
 //!   conformance suite (`sessionbank-testkit`) checks sentence by sentence.
 //! - [`Error`], one error type with an [`ErrorKind`], the [`Operation`] and the backend.
 //! - [`Registry`] and [`StoreHandle`], URL in, store out.
+//! - [`Coalescing`], which lets concurrent requests on one session share one read and one
+//!   merged write; the registry wraps every store in it.
 //! - [`ExpiryPolicy`], idle and absolute timeouts together.
 //! - [`Janitor`], periodic `cleanup` with jitter.
 //! - [`MemoryStore`], the `memory://` backend.
