@@ -27,8 +27,9 @@
 //!
 //! Measured 2026-11-22 on this 2-core machine (wrk, the apps and Redis share it), five rounds,
 //! median ratios to raw:
-//! - One session: layout=string 1.05 (rounds 0.76–1.38), `coalesce=false` 0.68, layout=hash
-//!   1.08, tower-sessions 0.63 (the issue quotes 0.60–0.69 for it on this machine).
+//! - One session: layout=string 1.05 (rounds 0.76–1.38; a second run 0.99, rounds 0.98–1.07),
+//!   `coalesce=false` 0.68 (0.67), layout=hash 1.08 (1.08), tower-sessions 0.63 (0.63; the
+//!   issue quotes 0.60–0.69 for it on this machine).
 //! - 64 sessions: layout=string 0.66, `coalesce=false` 0.66, layout=hash 0.59, tower-sessions
 //!   0.56.
 //!
