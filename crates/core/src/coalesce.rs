@@ -216,7 +216,11 @@ impl Drop for Draining<'_> {
                 .remove(&self.key)
                 .map(|(_, waiting)| waiting)
                 .unwrap_or_default();
-            fail_all(waiting, "the task running this session's call was stopped");
+            fail_all(
+                waiting,
+                self.shared.inner.backend(),
+                "the task running this session's call was stopped",
+            );
         }
     }
 }
@@ -246,6 +250,7 @@ impl Drop for InFlight<'_> {
                 let waiting = lane.remove();
                 fail_all(
                     waiting,
+                    self.shared.inner.backend(),
                     "no async runtime was left to run this session's call",
                 );
             }
@@ -253,30 +258,30 @@ impl Drop for InFlight<'_> {
     }
 }
 
-fn fail_all(waiting: Vec<Waiter>, why: &'static str) {
+/// Fails every waiting call with `Unavailable`, saying `why`.
+fn fail_all(waiting: Vec<Waiter>, backend: &'static str, why: &'static str) {
+    let error =
+        |operation| Error::new(ErrorKind::Unavailable, operation, why).with_backend(backend);
     for waiter in waiting {
         match waiter {
             Waiter::Get(done) => {
-                let _ = done.send(Err(Error::new(ErrorKind::Unavailable, Operation::Get, why)));
+                let _ = done.send(Err(error(Operation::Get)));
             }
             Waiter::Write(change, done) => {
-                let _ = done.send(Err(Error::new(
-                    ErrorKind::Unavailable,
-                    change.operation(),
-                    why,
-                )));
+                let _ = done.send(Err(error(change.operation())));
             }
         }
     }
 }
 
 /// What a waiter gets when the call it waited on was dropped before answering.
-fn dropped<T>(operation: Operation) -> Result<T> {
+fn dropped<T>(operation: Operation, backend: &'static str) -> Result<T> {
     Err(Error::new(
         ErrorKind::Unavailable,
         operation,
         "the call carrying this one was dropped before it answered",
-    ))
+    )
+    .with_backend(backend))
 }
 
 /// The same error for another waiter, of `operation` (a merged write is an `update`, the
@@ -404,7 +409,9 @@ impl Store for Coalescing {
     async fn get(&self, id: &SessionId) -> Result<Option<Record>> {
         let key = (*id, Lane::Get);
         if let Some(result) = self.shared.join(key, Waiter::Get) {
-            return result.await.unwrap_or_else(|_| dropped(Operation::Get));
+            return result
+                .await
+                .unwrap_or_else(|_| dropped(Operation::Get, self.backend()));
         }
         let _in_flight = InFlight {
             shared: &self.shared,
@@ -426,7 +433,9 @@ impl Store for Coalescing {
         if let Some(result) = self.shared.join(key, |done| {
             Waiter::Write(Change::Update(patch.clone()), done)
         }) {
-            return result.await.unwrap_or_else(|_| dropped(Operation::Update));
+            return result
+                .await
+                .unwrap_or_else(|_| dropped(Operation::Update, self.backend()));
         }
         let _in_flight = InFlight {
             shared: &self.shared,
@@ -441,7 +450,9 @@ impl Store for Coalescing {
             .shared
             .join(key, |done| Waiter::Write(Change::Touch(expires_at), done))
         {
-            return result.await.unwrap_or_else(|_| dropped(Operation::Touch));
+            return result
+                .await
+                .unwrap_or_else(|_| dropped(Operation::Touch, self.backend()));
         }
         let _in_flight = InFlight {
             shared: &self.shared,
