@@ -335,15 +335,8 @@ impl RedisStore {
             None => layout::owner_of(&owner.unwrap_or_default())
                 .map_err(|what| self.corrupt(operation, what))?,
         };
-        // As in the string layout: the owner's set must outlive the session, so refresh it
-        // when the owner or the deadline may have changed.
-        let moved = patch.owner.is_some() || patch.expires_at.is_some() || browser;
-        if moved {
-            self.owner_add(operation, owner.as_deref(), id, deadline)
-                .await
-        } else {
-            Ok(())
-        }
+        self.owner_after_update(operation, patch, browser, owner.as_deref(), id, deadline)
+            .await
     }
 
     /// Rename on a cluster in the hash layout: as the string layout's (`rename_cluster`), copy

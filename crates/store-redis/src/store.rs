@@ -522,6 +522,26 @@ impl RedisStore {
             .await
     }
 
+    /// After an update or touch of either layout: the owner's set must outlive the session, so
+    /// it is refreshed when the owner or the deadline may have changed (`patch` moves the owner
+    /// or the expiry, or the session is a browser session, whose deadline follows its last
+    /// access). A plain update of a fixed-expiry session stays one round trip.
+    pub(crate) async fn owner_after_update(
+        &self,
+        operation: Operation,
+        patch: &Patch,
+        browser: bool,
+        owner: Option<&str>,
+        id: &SessionId,
+        deadline: i64,
+    ) -> Result<()> {
+        if patch.owner.is_some() || patch.expires_at.is_some() || browser {
+            self.owner_add(operation, owner, id, deadline).await
+        } else {
+            Ok(())
+        }
+    }
+
     /// Adds `id` to `owner`'s set, keeping the set alive until `deadline`: nothing to do for
     /// a session without an owner or whose deadline has passed.
     pub(crate) async fn owner_add(
@@ -635,16 +655,9 @@ impl RedisStore {
         let Some(deadline) = deadline else {
             return Err(Error::gone(operation).with_backend(BACKEND));
         };
-        // The owner's set must outlive the session: refresh it when the owner or the deadline
-        // may have changed (the script names the owner only then). A plain update of a
-        // fixed-expiry session stays one round trip.
-        let moved = patch.owner.is_some() || patch.expires_at.is_some() || browser;
-        if moved {
-            self.owner_add(operation, owner.as_deref(), id, deadline)
-                .await
-        } else {
-            Ok(())
-        }
+        // The script names the owner only when the set must be refreshed.
+        self.owner_after_update(operation, patch, browser, owner.as_deref(), id, deadline)
+            .await
     }
 
     /// Deletes a session; its id leaves its owner's set when that set is next read.
