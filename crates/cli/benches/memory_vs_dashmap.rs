@@ -1,5 +1,5 @@
 //! `memory://` against a bare `DashMap`, in one process, with the same load driver
-//! (`sessionbank_cli::load`): same tasks, same payload, same timing and histogram work.
+//! (`sessionbank_load`): same tasks, same payload, same timing and histogram work.
 //!
 //! ```text
 //! cargo bench -p sessionbank-cli --bench memory_vs_dashmap
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessionbank::{Record, Result as SessionResult, SessionId, StoreHandle};
-use sessionbank_cli::load::{
+use sessionbank_load::{
     Baseline, LoadConfig, LoadReport, LoadTarget, knob, median, run_load, session_record,
 };
 

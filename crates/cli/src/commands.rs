@@ -9,14 +9,10 @@ use anyhow::{Context, anyhow, bail};
 use futures::TryStreamExt;
 use serde_json::Value;
 use sessionbank::{Data, ErrorKind, Record, SessionId, StoreExt, StoreHandle, Timestamp};
-use sessionbank_cli::load::{LoadConfig, run_load};
+use sessionbank_load::{LoadConfig, run_load};
 
 use crate::args::{Command, Expiry, NewExpiry};
-
-/// Exit status for "the session was not found".
-pub(crate) const EXIT_NOT_FOUND: u8 = 1;
-/// Exit status for every other error.
-pub(crate) const EXIT_ERROR: u8 = 2;
+use crate::exit::EXIT_NOT_FOUND;
 
 /// How many sessions `list` asks the store for at a time.
 const LIST_PAGE: usize = 500;

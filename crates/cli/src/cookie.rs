@@ -11,7 +11,7 @@ use sessionbank::cookie::{
 };
 
 use crate::args::{CookieCommand, CookieFormatName, CookieSigning, KeygripHash};
-use crate::commands::EXIT_NOT_FOUND;
+use crate::exit::EXIT_NOT_FOUND;
 
 /// The longest `Cookie` header `verify` reads.
 const MAX_HEADER: usize = 8192;

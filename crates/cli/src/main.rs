@@ -8,6 +8,7 @@
 mod args;
 mod commands;
 mod cookie;
+mod exit;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use crate::args::Cli;
-use crate::commands::EXIT_ERROR;
+use crate::exit::EXIT_ERROR;
 
 fn main() -> ExitCode {
     match run() {

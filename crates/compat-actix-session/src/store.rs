@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration as Ttl;
 use serde_json::Value;
-use sessionbank_core::{
-    Data, Error, ErrorKind, Operation, Patch, Record, SessionId, SharedClock, StoreHandle,
+use sessionbank_core::{Action, Data, Error, ErrorKind, Operation, Patch, Record, SessionId, SharedClock, StoreHandle,
     Timestamp, system_clock,
 };
 
@@ -258,7 +257,7 @@ fn encode(state: SessionState) -> Result<Data, Error> {
             // The message names the key and the kind of error, never the value.
             Err(e) => Err(Error::new(
                 ErrorKind::InvalidInput,
-                Operation::Encode,
+                Action::Encode,
                 format!(
                     "the actix-session value under `{key}` is not JSON ({:?} error)",
                     e.classify()

@@ -5,7 +5,7 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use hmac::{Hmac, Mac};
-use sessionbank_core::{Error, ErrorKind, Operation, Result};
+use sessionbank_core::{Action, Error, ErrorKind, Result};
 use sha1::Sha1;
 use sha2::Sha256;
 
@@ -56,7 +56,7 @@ impl Key {
         getrandom::fill(&mut bytes).map_err(|e| {
             Error::new(
                 ErrorKind::Unavailable,
-                Operation::Cookie,
+                Action::Cookie,
                 format!("the operating system's random source failed: {e}"),
             )
         })?;
@@ -81,7 +81,7 @@ impl Key {
         if bytes.len() < MIN_KEY_LEN {
             return Err(Error::new(
                 ErrorKind::Config,
-                Operation::Cookie,
+                Action::Cookie,
                 format!(
                     "a signing key needs at least {MIN_KEY_LEN} bytes, this one has {}; \
                      generate one with Key::generate",
@@ -116,7 +116,7 @@ impl Key {
         if bytes.is_empty() {
             return Err(Error::new(
                 ErrorKind::Config,
-                Operation::Cookie,
+                Action::Cookie,
                 "a signing secret must not be empty",
             ));
         }
@@ -153,7 +153,7 @@ impl Key {
         let bytes = STANDARD_NO_PAD.decode(normalized.as_bytes()).map_err(|_| {
             Error::new(
                 ErrorKind::Config,
-                Operation::Cookie,
+                Action::Cookie,
                 "the signing key is not valid base64",
             )
         })?;
@@ -292,7 +292,7 @@ impl KeyRing {
         if keys.is_empty() {
             return Err(Error::new(
                 ErrorKind::Config,
-                Operation::Cookie,
+                Action::Cookie,
                 "a key ring needs at least one key",
             ));
         }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use sessionbank_core::{Error, ErrorKind, Operation, Result, SessionId, Timestamp};
+use sessionbank_core::{Action, Error, ErrorKind, Result, SessionId, Timestamp};
 
 use crate::config::CookieConfig;
 use crate::format::{Rejection, Verified, first_verified, sign_native, verify_native};
@@ -241,7 +241,7 @@ fn header_name(name: &str) -> Result<String> {
     if name.is_empty() || !name.bytes().all(tchar) {
         return Err(Error::new(
             ErrorKind::Config,
-            Operation::Cookie,
+            Action::Cookie,
             format!(
                 "`{}` is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~)",
                 name.escape_debug()
@@ -304,7 +304,7 @@ impl ResponseHeader {
         let invalid = || {
             Error::new(
                 ErrorKind::InvalidInput,
-                Operation::Cookie,
+                Action::Cookie,
                 "the session cookie or token is not a valid header; check the cookie name, path and domain",
             )
         };

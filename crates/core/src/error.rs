@@ -15,6 +15,7 @@ use std::fmt;
 /// assert!(!ErrorKind::Gone.is_retryable());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The session does not exist (where absence is an error, e.g. the CLI's `get`).
     NotFound,
@@ -70,9 +71,19 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// The operation that failed. Store operations use the seed's names.
+/// A store operation, named as the [`Store`](crate::Store) trait names it (the seed's
+/// vocabulary plus `create`, `update`, `rename` and the owner index).
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_core::Operation;
+///
+/// assert_eq!(Operation::DestroyOwnedBy.as_str(), "destroy_owned_by");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[allow(missing_docs)] // each variant is the operation of the same name
+#[non_exhaustive]
+#[allow(missing_docs)] // each variant is the `Store` method of the same name
 pub enum Operation {
     Get,
     Set,
@@ -87,15 +98,6 @@ pub enum Operation {
     Cleanup,
     OwnedBy,
     DestroyOwnedBy,
-    Connect,
-    Setup,
-    GenerateId,
-    ParseId,
-    ParseUrl,
-    Encode,
-    Decode,
-    Cookie,
-    Session,
 }
 
 impl Operation {
@@ -115,15 +117,6 @@ impl Operation {
             Operation::Cleanup => "cleanup",
             Operation::OwnedBy => "owned_by",
             Operation::DestroyOwnedBy => "destroy_owned_by",
-            Operation::Connect => "connect",
-            Operation::Setup => "setup",
-            Operation::GenerateId => "generate_id",
-            Operation::ParseId => "parse_id",
-            Operation::ParseUrl => "parse_url",
-            Operation::Encode => "encode",
-            Operation::Decode => "decode",
-            Operation::Cookie => "cookie",
-            Operation::Session => "session",
         }
     }
 }
@@ -134,9 +127,88 @@ impl fmt::Display for Operation {
     }
 }
 
+/// What sessionbank was doing when an [`Error`] happened: a store [`Operation`], or one of
+/// the steps around the store (connecting, reading a URL, a cookie, ...).
+///
+/// Every `Operation` converts into an `Action`, so `Error::new(kind, Operation::Get, …)` and
+/// `Error::new(kind, Action::ParseUrl, …)` both work.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_core::{Action, Operation};
+///
+/// assert_eq!(Action::from(Operation::Update).operation(), Some(Operation::Update));
+/// assert_eq!(Action::ParseUrl.operation(), None);
+/// assert_eq!(Action::ParseUrl.as_str(), "parse_url");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Action {
+    /// A store operation.
+    Store(Operation),
+    /// Opening a connection or a database.
+    Connect,
+    /// Creating or checking a table, an index, a collection.
+    Setup,
+    /// Generating a session id.
+    GenerateId,
+    /// Reading a session id from text.
+    ParseId,
+    /// Reading a store URL or its options.
+    ParseUrl,
+    /// Turning a value into JSON or a stored form.
+    Encode,
+    /// Reading a value back from JSON or a stored form.
+    Decode,
+    /// Reading, signing or verifying a cookie or a token.
+    Cookie,
+    /// A session handle's own work (loading, finishing).
+    Session,
+}
+
+impl Action {
+    /// The action's name, e.g. `update` or `parse_url`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Store(operation) => operation.as_str(),
+            Action::Connect => "connect",
+            Action::Setup => "setup",
+            Action::GenerateId => "generate_id",
+            Action::ParseId => "parse_id",
+            Action::ParseUrl => "parse_url",
+            Action::Encode => "encode",
+            Action::Decode => "decode",
+            Action::Cookie => "cookie",
+            Action::Session => "session",
+        }
+    }
+
+    /// The store operation, when this is one.
+    pub fn operation(self) -> Option<Operation> {
+        match self {
+            Action::Store(operation) => Some(operation),
+            _ => None,
+        }
+    }
+}
+
+impl From<Operation> for Action {
+    fn from(operation: Operation) -> Self {
+        Action::Store(operation)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// sessionbank's error: a [`ErrorKind`], the [`Operation`], the backend, a redacted target and
+/// sessionbank's error: a [`ErrorKind`], the [`Action`] (a store [`Operation`] or a step
+/// around one), the backend, a redacted target and
 /// the underlying error behind [`std::error::Error::source`].
 ///
 /// The message never contains a session id, a signing key or a password: constructors take
@@ -157,10 +229,10 @@ type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// );
 /// ```
 #[derive(thiserror::Error)]
-#[error("{operation} on {backend}{target} failed ({kind}): {message}", target = TargetText(.target))]
+#[error("{action} on {backend}{target} failed ({kind}): {message}", target = TargetText(.target))]
 pub struct Error {
     kind: ErrorKind,
-    operation: Operation,
+    action: Action,
     backend: Cow<'static, str>,
     target: Option<String>,
     message: Cow<'static, str>,
@@ -183,12 +255,12 @@ impl Error {
     /// A new error. `message` must already be free of secrets.
     pub fn new(
         kind: ErrorKind,
-        operation: Operation,
+        action: impl Into<Action>,
         message: impl Into<Cow<'static, str>>,
     ) -> Self {
         Self {
             kind,
-            operation,
+            action: action.into(),
             backend: Cow::Borrowed("sessionbank"),
             target: None,
             message: message.into(),
@@ -197,7 +269,7 @@ impl Error {
     }
 
     /// `Gone`: the session was destroyed or expired.
-    pub fn gone(operation: Operation) -> Self {
+    pub fn gone(operation: impl Into<Action>) -> Self {
         Self::new(
             ErrorKind::Gone,
             operation,
@@ -206,7 +278,7 @@ impl Error {
     }
 
     /// `AlreadyExists`: the id is taken.
-    pub fn already_exists(operation: Operation) -> Self {
+    pub fn already_exists(operation: impl Into<Action>) -> Self {
         Self::new(
             ErrorKind::AlreadyExists,
             operation,
@@ -215,7 +287,7 @@ impl Error {
     }
 
     /// `Unsupported`: the backend does not offer `operation`.
-    pub fn unsupported(operation: Operation, why: impl Into<Cow<'static, str>>) -> Self {
+    pub fn unsupported(operation: impl Into<Action>, why: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::Unsupported, operation, why)
     }
 
@@ -246,9 +318,14 @@ impl Error {
         self.kind
     }
 
-    /// The operation that failed.
-    pub fn operation(&self) -> Operation {
-        self.operation
+    /// What sessionbank was doing: a store operation or a step around one.
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    /// The store operation that failed, when the error came from one.
+    pub fn operation(&self) -> Option<Operation> {
+        self.action.operation()
     }
 
     /// The backend's name.
@@ -288,7 +365,7 @@ impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
             .field("kind", &self.kind)
-            .field("operation", &self.operation)
+            .field("action", &self.action)
             .field("backend", &self.backend)
             .field("target", &self.target)
             .field("message", &self.message)

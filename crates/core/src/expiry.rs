@@ -5,6 +5,10 @@ use std::time::Duration;
 use crate::record::Record;
 use crate::time::Timestamp;
 
+/// How long a browser session (no expiry) lives after its last access unless configured
+/// otherwise: one day, as connect-redis does for sessions without `maxAge`.
+pub const DEFAULT_BROWSER_IDLE: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// When sessions expire: an idle timeout (renewed by activity) and an absolute timeout (counted
 /// from creation, never renewed), either or both. With neither, sessions are browser sessions:
 /// no expiry is stored, and the store forgets them after its `browser_idle`.

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::error::{Error, ErrorKind, Operation};
+use crate::error::{Action, Error, ErrorKind};
 
 /// Number of random bytes behind a [`SessionId`] (192 bits).
 const ID_BYTES: usize = 24;
@@ -50,14 +50,14 @@ impl SessionId {
         getrandom::fill(&mut raw).map_err(|e| {
             Error::new(
                 ErrorKind::Unavailable,
-                Operation::GenerateId,
+                Action::GenerateId,
                 format!("the operating system's random source failed: {e}"),
             )
         })?;
         let mut text = [0u8; SESSION_ID_LEN];
         let written = URL_SAFE_NO_PAD
             .encode_slice(raw, &mut text)
-            .map_err(|e| Error::new(ErrorKind::Backend, Operation::GenerateId, e.to_string()))?;
+            .map_err(|e| Error::new(ErrorKind::Backend, Action::GenerateId, e.to_string()))?;
         debug_assert_eq!(written, SESSION_ID_LEN);
         Ok(Self(text))
     }
@@ -74,7 +74,7 @@ impl SessionId {
         if bytes.len() != SESSION_ID_LEN {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                Operation::ParseId,
+                Action::ParseId,
                 format!(
                     "a session id has {SESSION_ID_LEN} characters, this one has {}",
                     bytes.len()
@@ -84,7 +84,7 @@ impl SessionId {
         if let Some(pos) = bytes.iter().position(|b| !is_id_byte(*b)) {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                Operation::ParseId,
+                Action::ParseId,
                 format!(
                     "a session id uses only A-Z, a-z, 0-9, '-' and '_'; character {} is not one of them",
                     pos + 1

@@ -5,7 +5,8 @@
 //! - [`Store`], the storage contract, with a `# Contract` section on every method that the
 //!   conformance suite (`sessionbank-testkit`) checks sentence by sentence.
 //! - [`Error`], one error type with an [`ErrorKind`], the [`Operation`] and the backend.
-//! - [`Registry`] and [`StoreHandle`], URL in, store out.
+//! - [`Registry`] and [`StoreHandle`], URL in, store out; [`parse_store_url`] and
+//!   [`FromStoreUrl`], the one way every backend reads its URL.
 //! - [`Coalescing`], which lets concurrent requests on one session share one read and one
 //!   merged write; the registry wraps every store in it.
 //! - [`ExpiryPolicy`], idle and absolute timeouts together.
@@ -30,16 +31,16 @@ mod store;
 mod time;
 
 pub use coalesce::Coalescing;
-pub use error::{Error, ErrorKind, Operation, Result};
-pub use expiry::ExpiryPolicy;
+pub use error::{Action, Error, ErrorKind, Operation, Result};
+pub use expiry::{DEFAULT_BROWSER_IDLE, ExpiryPolicy};
 pub use id::{SESSION_ID_LEN, SessionId};
 pub use identifier::validate_identifier;
 pub use janitor::{Janitor, JanitorConfig};
-pub use memory::{DEFAULT_BROWSER_IDLE, MemoryStore, MemoryStoreBuilder};
+pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use record::{Data, Patch, Record};
 pub use registry::{
-    BackendEntry, CommonOptions, DEFAULT_CLEANUP_TIME, OpenFn, OpenFuture, Registry, StoreHandle,
-    UrlOptions, parse_duration, redact_url,
+    BackendEntry, DEFAULT_CLEANUP_TIME, FromStoreUrl, MAX_DURATION, OpenFn, OpenFuture, Registry,
+    StoreHandle, StoreUrl, parse_builder, parse_duration, parse_store_url, redact_url,
 };
 pub use session::{Outcome, SessionHandle};
 pub use store::{Capabilities, Page, SessionStream, Store, StoreExt};

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
-use crate::error::{Error, ErrorKind, Operation, Result};
+use crate::error::{Action, Error, ErrorKind, Operation, Result};
 use crate::expiry::ExpiryPolicy;
 use crate::id::SessionId;
 use crate::record::{Data, Patch, Record};
@@ -309,7 +309,7 @@ impl SessionHandle {
             // category.
             Error::new(
                 ErrorKind::InvalidInput,
-                Operation::Decode,
+                Action::Decode,
                 format!(
                     "the session value under `{key}` does not deserialize into {} ({:?} error)",
                     std::any::type_name::<T>(),
@@ -338,7 +338,7 @@ impl SessionHandle {
         let value = serde_json::to_value(value).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidInput,
-                Operation::Encode,
+                Action::Encode,
                 format!("the value for session key `{key}` does not serialize to JSON"),
             )
             .with_source(e)

@@ -13,15 +13,20 @@ use crate::record::{Patch, Record};
 /// What a backend supports. An operation whose flag is `false` returns
 /// [`ErrorKind::Unsupported`], never a silent no-op; the conformance suite checks both ways.
 ///
+/// Fields may be added in later versions, so build one with [`Capabilities::new`] (everything
+/// off) and the `with_…` methods.
+///
 /// # Examples
 ///
 /// ```
 /// use sessionbank_core::Capabilities;
 ///
-/// let caps = Capabilities { list: true, owner_index: true, ..Capabilities::default() };
+/// let caps = Capabilities::new().with_list(true).with_owner_index(true);
+/// assert!(caps.list && caps.owner_index);
 /// assert!(!caps.native_expiry);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Capabilities {
     /// `all`, `length` and `clear` work.
     pub list: bool,
@@ -35,6 +40,54 @@ pub struct Capabilities {
     /// An acknowledged write survives a crash of this process (and, for embedded stores, of
     /// the machine's power only as far as the disk honours fsync).
     pub durable: bool,
+}
+
+impl Capabilities {
+    /// No capability at all.
+    pub const fn new() -> Self {
+        Self {
+            list: false,
+            owner_index: false,
+            atomic_rename: false,
+            native_expiry: false,
+            durable: false,
+        }
+    }
+
+    /// Sets [`list`](Self::list).
+    #[must_use]
+    pub const fn with_list(mut self, yes: bool) -> Self {
+        self.list = yes;
+        self
+    }
+
+    /// Sets [`owner_index`](Self::owner_index).
+    #[must_use]
+    pub const fn with_owner_index(mut self, yes: bool) -> Self {
+        self.owner_index = yes;
+        self
+    }
+
+    /// Sets [`atomic_rename`](Self::atomic_rename).
+    #[must_use]
+    pub const fn with_atomic_rename(mut self, yes: bool) -> Self {
+        self.atomic_rename = yes;
+        self
+    }
+
+    /// Sets [`native_expiry`](Self::native_expiry).
+    #[must_use]
+    pub const fn with_native_expiry(mut self, yes: bool) -> Self {
+        self.native_expiry = yes;
+        self
+    }
+
+    /// Sets [`durable`](Self::durable).
+    #[must_use]
+    pub const fn with_durable(mut self, yes: bool) -> Self {
+        self.durable = yes;
+        self
+    }
 }
 
 /// One page of [`Store::all`]: live sessions, and the cursor for the next page.

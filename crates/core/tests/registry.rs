@@ -1,6 +1,10 @@
 //! URL handling of the registry: errors are clear, secrets are redacted.
 
-use sessionbank_core::{BackendEntry, ErrorKind, Registry, redact_url};
+use futures::future::BoxFuture;
+use sessionbank_core::{
+    BackendEntry, ErrorKind, FromStoreUrl, MemoryStore, MemoryStoreBuilder, Registry, StoreUrl,
+    parse_builder, redact_url,
+};
 
 #[tokio::test]
 async fn unknown_scheme_lists_the_known_ones() {
@@ -19,12 +23,11 @@ async fn unknown_scheme_lists_the_known_ones() {
 #[tokio::test]
 async fn compiled_out_scheme_names_the_feature() {
     let mut registry = Registry::with_memory();
-    registry.register(BackendEntry {
-        name: "postgres",
-        schemes: &["postgres", "postgresql"],
-        feature: "postgres",
-        open: None,
-    });
+    registry.register(BackendEntry::compiled_out(
+        "postgres",
+        &["postgres", "postgresql"],
+        "postgres",
+    ));
     let err = registry
         .connect("postgresql://app:s3cret@db/sessions")
         .await
@@ -118,35 +121,57 @@ fn redaction_hides_passwords_and_secret_options() {
     );
 }
 
-#[tokio::test]
-async fn a_host_list_reaches_a_backend_that_takes_it_and_is_refused_by_one_that_does_not() {
-    use std::sync::{Arc, Mutex};
+/// A test backend that records the hosts it was given, and opens a memory store.
+struct Many;
 
-    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    fn open(
-        url: &url::Url,
-        options: &mut sessionbank_core::UrlOptions,
-        _: &sessionbank_core::CommonOptions,
-    ) -> sessionbank_core::Result<sessionbank_core::OpenFuture> {
+static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+impl FromStoreUrl for Many {
+    type Store = MemoryStore;
+    const BACKEND: &'static str = "many";
+    const SCHEMES: &'static [&'static str] = &["many"];
+
+    fn from_url(url: &mut StoreUrl) -> sessionbank_core::Result<Self> {
+        let parsed = url.url().clone();
         let mut hosts = vec![format!(
             "{}:{}",
-            url.host_str().unwrap_or_default(),
-            url.port().unwrap_or_default()
+            parsed.host_str().unwrap_or_default(),
+            parsed.port().unwrap_or_default()
         )];
-        hosts.extend(options.take_extra_hosts());
-        hosts.push(format!("path={} user={}", url.path(), url.username()));
-        *SEEN.lock().unwrap() = hosts;
-        let store: Arc<dyn sessionbank_core::Store> =
-            Arc::new(sessionbank_core::MemoryStore::new());
-        Ok(Box::pin(async move { Ok(store) }))
+        hosts.extend(url.take_extra_hosts());
+        hosts.push(format!("path={} user={}", parsed.path(), parsed.username()));
+        *SEEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = hosts;
+        Ok(Many)
     }
+
+    fn open_store(self) -> BoxFuture<'static, sessionbank_core::Result<MemoryStore>> {
+        Box::pin(async { Ok(MemoryStore::new()) })
+    }
+}
+
+/// A test backend that takes one host.
+struct Single;
+
+impl FromStoreUrl for Single {
+    type Store = MemoryStore;
+    const BACKEND: &'static str = "single";
+    const SCHEMES: &'static [&'static str] = &["single"];
+
+    fn from_url(_: &mut StoreUrl) -> sessionbank_core::Result<Self> {
+        Ok(Single)
+    }
+
+    fn open_store(self) -> BoxFuture<'static, sessionbank_core::Result<MemoryStore>> {
+        Box::pin(async { Ok(MemoryStore::new()) })
+    }
+}
+
+#[tokio::test]
+async fn a_host_list_reaches_a_backend_that_takes_it_and_is_refused_by_one_that_does_not() {
     let mut registry = Registry::with_memory();
-    registry.register(BackendEntry {
-        name: "many",
-        schemes: &["many"],
-        feature: "many",
-        open: Some(open),
-    });
+    registry.register(BackendEntry::of::<Many>());
     registry
         .connect("many://app:pw@h1:1,h2:2,[::1]:3/master?cleanup_time=off")
         .await
@@ -155,21 +180,7 @@ async fn a_host_list_reaches_a_backend_that_takes_it_and_is_refused_by_one_that_
         *SEEN.lock().unwrap(),
         ["h1:1", "h2:2", "[::1]:3", "path=/master user=app"]
     );
-    fn open_single(
-        _: &url::Url,
-        _: &mut sessionbank_core::UrlOptions,
-        _: &sessionbank_core::CommonOptions,
-    ) -> sessionbank_core::Result<sessionbank_core::OpenFuture> {
-        let store: Arc<dyn sessionbank_core::Store> =
-            Arc::new(sessionbank_core::MemoryStore::new());
-        Ok(Box::pin(async move { Ok(store) }))
-    }
-    registry.register(BackendEntry {
-        name: "single",
-        schemes: &["single"],
-        feature: "single",
-        open: Some(open_single),
-    });
+    registry.register(BackendEntry::of::<Single>());
     let err = registry.connect("single://a:1,b:2").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(
@@ -178,4 +189,32 @@ async fn a_host_list_reaches_a_backend_that_takes_it_and_is_refused_by_one_that_
     );
     let err = registry.connect("many://a:1,,b:2").await.unwrap_err();
     assert!(err.to_string().contains("malformed"), "{err}");
+}
+
+#[test]
+fn a_store_opened_directly_refuses_the_registry_options_by_name() {
+    for option in ["cleanup_time=off", "coalesce=false"] {
+        let url = format!("memory://?{option}");
+        let err = parse_builder::<MemoryStoreBuilder>(&url).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{url}");
+        let name = option.split('=').next().unwrap_or_default();
+        assert!(
+            err.to_string().contains(name) && err.to_string().contains("registry"),
+            "{url}: {err}"
+        );
+    }
+    assert!(parse_builder::<MemoryStoreBuilder>("memory://?browser_idle=2h").is_ok());
+}
+
+#[test]
+fn numbers_and_durations_out_of_range_are_config_errors_naming_the_option() {
+    for (url, needle) in [
+        ("memory://?max_entries=0", "max_entries"),
+        ("memory://?max_entries=18446744073709551616", "max_entries"),
+        ("memory://?browser_idle=580000000000y", "browser_idle"),
+    ] {
+        let err = parse_builder::<MemoryStoreBuilder>(url).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{url}");
+        assert!(err.to_string().contains(needle), "{url}: {err}");
+    }
 }

@@ -10,8 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sessionbank_cookie::{SessionResponse, Verified};
-use sessionbank_core::{
-    Data, Error, ErrorKind, Operation, Result, SessionHandle, SessionId, StoreHandle,
+use sessionbank_core::{Action, Data, Error, ErrorKind, Operation, Result, SessionHandle, SessionId, StoreHandle,
 };
 
 use crate::sessions::Config;
@@ -152,7 +151,7 @@ impl Session {
         let value = serde_json::to_value(values).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidInput,
-                Operation::Encode,
+                Action::Encode,
                 "the values for the session do not serialize to JSON",
             )
             .with_source(e)

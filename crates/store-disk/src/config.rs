@@ -5,8 +5,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
-use sessionbank_core::{
-    CommonOptions, DEFAULT_BROWSER_IDLE, Error, ErrorKind, OpenFuture, Operation, Result,
+use sessionbank_core::{Action, CommonOptions, DEFAULT_BROWSER_IDLE, Error, ErrorKind, OpenFuture, Result,
     SharedClock, Store, UrlOptions, system_clock,
 };
 use url::Url;
@@ -207,7 +206,7 @@ impl DiskStoreBuilder {
             .map_err(|e| {
                 Error::new(
                     ErrorKind::Backend,
-                    Operation::Connect,
+                    Action::Connect,
                     "the blocking open task did not complete",
                 )
                 .with_backend(BACKEND)
@@ -220,7 +219,7 @@ impl DiskStoreBuilder {
         std::fs::create_dir_all(&dir).map_err(|e| {
             Error::new(
                 ErrorKind::Unavailable,
-                Operation::Connect,
+                Action::Connect,
                 "cannot create the store's directory",
             )
             .with_backend(BACKEND)
@@ -233,16 +232,16 @@ impl DiskStoreBuilder {
             .map_err(|e| open_error(&dir, e))?;
         let tx = db
             .begin_write()
-            .map_err(|e| error::from_redb(Operation::Setup, &dir, e))?;
+            .map_err(|e| error::from_redb(Action::Setup, &dir, e))?;
         {
             let created = tx
                 .open_table(SESSIONS)
                 .and_then(|_| tx.open_table(EXPIRY))
                 .and_then(|_| tx.open_table(OWNERS));
-            created.map_err(|e| error::from_redb(Operation::Setup, &dir, e))?;
+            created.map_err(|e| error::from_redb(Action::Setup, &dir, e))?;
         }
         tx.commit()
-            .map_err(|e| error::from_redb(Operation::Setup, &dir, e))?;
+            .map_err(|e| error::from_redb(Action::Setup, &dir, e))?;
         let db = Arc::new(db);
         let (sender, receiver) = mpsc::channel();
         let writer = Writer {
@@ -258,7 +257,7 @@ impl DiskStoreBuilder {
             .map_err(|e| {
                 Error::new(
                     ErrorKind::Unavailable,
-                    Operation::Connect,
+                    Action::Connect,
                     "cannot start the writer thread",
                 )
                 .with_backend(BACKEND)
@@ -285,7 +284,7 @@ fn open_error(dir: &Path, err: redb::DatabaseError) -> Error {
     if matches!(err, redb::DatabaseError::DatabaseAlreadyOpen) {
         let error = Error::new(
             ErrorKind::Unavailable,
-            Operation::Connect,
+            Action::Connect,
             format!(
                 "the disk store at {} is already open by another process (or by another DiskStore \
                  in this process); only one may have it open at a time",
@@ -298,14 +297,14 @@ fn open_error(dir: &Path, err: redb::DatabaseError) -> Error {
         tracing::warn!(target: "sessionbank::disk", error = %error, "disk store error");
         return error;
     }
-    error::from_redb(Operation::Connect, dir, err)
+    error::from_redb(Action::Connect, dir, err)
 }
 
 /// Characters escaped in the path of a `disk:` URL.
 const PATH_ESCAPES: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'?');
 
 fn config_error(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
-    Error::new(ErrorKind::Config, Operation::ParseUrl, message).with_backend(BACKEND)
+    Error::new(ErrorKind::Config, Action::ParseUrl, message).with_backend(BACKEND)
 }
 
 /// The directory a `disk:` URL names.

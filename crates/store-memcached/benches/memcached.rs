@@ -1,6 +1,6 @@
 //! save+load pairs through `MemcachedStore` and through a raw text-protocol client doing the
 //! equivalent (the baseline), in the same run, against one memcached started for the run, with
-//! the same load driver (`sessionbank_cli::load`) and the same ~500-byte payload as the Redis
+//! the same load driver (`sessionbank_load`) and the same ~500-byte payload as the Redis
 //! bench, at 64 concurrent tasks and at 1.
 //!
 //! The baseline is a bare hand-written client of memcached's text protocol (there is no
@@ -33,8 +33,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sessionbank_cli::load::{LoadConfig, LoadTarget, VALUE_KEY, knob, median, run_load};
-use sessionbank_core::{Error, ErrorKind, Operation, Result, SessionId, StoreHandle};
+use sessionbank_load::{LoadConfig, LoadTarget, VALUE_KEY, knob, median, run_load};
+use sessionbank_core::{Action, Error, ErrorKind, Result, SessionId, StoreHandle};
 use sessionbank_store_memcached::MemcachedStore;
 use sessionbank_testkit::servers::ProcessCpu;
 use sessionbank_testkit::servers::memcached::MemcachedServer;
@@ -47,7 +47,7 @@ const CONNECTIONS: usize = 16;
 fn fail(what: &str) -> Error {
     Error::new(
         ErrorKind::Backend,
-        Operation::Session,
+        Action::Session,
         format!("raw memcached: {what}"),
     )
 }
@@ -246,7 +246,7 @@ impl LoadTarget for RawMemcached {
 async fn measured<T: LoadTarget>(
     target: Arc<T>,
     config: &LoadConfig,
-) -> (sessionbank_cli::load::LoadReport, f64) {
+) -> (sessionbank_load::LoadReport, f64) {
     let before = ProcessCpu::of(std::process::id()).own;
     let report = run_load(target, config).await.unwrap();
     let cpu = (ProcessCpu::of(std::process::id()).own - before) * 1e6 / (report.ops.max(1) as f64);

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sessionbank_core::{
-    CommonOptions, DEFAULT_BROWSER_IDLE, Error, ErrorKind, OpenFuture, Operation, Result,
+use sessionbank_core::{Action, CommonOptions, DEFAULT_BROWSER_IDLE, Error, ErrorKind, OpenFuture, Result,
     SharedClock, Store, UrlOptions, system_clock,
 };
 use url::Url;
@@ -452,9 +451,9 @@ impl MemcachedConfig {
                     answered += 1;
                     tracing::debug!(target: "sessionbank::memcached", server = server.addr(), %version, "memcached server answered");
                 }
-                Ok(_) => last_error = Some(error::unexpected(Operation::Connect, server.addr())),
+                Ok(_) => last_error = Some(error::unexpected(Action::Connect, server.addr())),
                 Err(e) => {
-                    last_error = Some(error::from_client(Operation::Connect, server.addr(), e))
+                    last_error = Some(error::from_client(Action::Connect, server.addr(), e))
                 }
             }
         }
@@ -493,7 +492,7 @@ fn with_port(server: &str) -> String {
 }
 
 fn config_error(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
-    Error::new(ErrorKind::Config, Operation::ParseUrl, message).with_backend(BACKEND)
+    Error::new(ErrorKind::Config, Action::ParseUrl, message).with_backend(BACKEND)
 }
 
 /// The opener registered under `memcached`.

@@ -368,13 +368,12 @@ impl Store for MemcachedStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            list: false,
-            owner_index: false,
-            atomic_rename: false,
-            native_expiry: true,
-            durable: false,
-        }
+        Capabilities::new()
+            .with_list(false)
+            .with_owner_index(false)
+            .with_atomic_rename(false)
+            .with_native_expiry(true)
+            .with_durable(false)
     }
 
     async fn get(&self, id: &SessionId) -> Result<Option<Record>> {

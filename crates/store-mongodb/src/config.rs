@@ -3,8 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use sessionbank_core::{
-    CommonOptions, OpenFuture, Operation, Result, Store, UrlOptions, redact_url,
+use sessionbank_core::{Action, CommonOptions, OpenFuture, Result, Store, UrlOptions, redact_url,
 };
 use url::Url;
 
@@ -144,7 +143,7 @@ impl MongoConfig {
         common: &CommonOptions,
     ) -> Result<Self> {
         let target = redact_url(url);
-        let fail = |what: String| error::config(Operation::ParseUrl, &target, what);
+        let fail = |what: String| error::config(Action::ParseUrl, &target, what);
         if url.scheme() != "mongodb" && url.scheme() != "mongodb+srv" {
             return Err(fail(format!(
                 "the MongoDB store takes mongodb:// or mongodb+srv:// URLs, not {}://",
@@ -282,7 +281,7 @@ impl MongoConfig {
 
 /// Splits `mongodb://a:1,b:2/db` into a URL with the first host and the other hosts.
 fn split_hosts(text: &str) -> Result<(Url, Vec<String>)> {
-    let bad = |what: String| error::config(Operation::ParseUrl, "mongodb://", what);
+    let bad = |what: String| error::config(Action::ParseUrl, "mongodb://", what);
     let (scheme, rest) = text
         .split_once("://")
         .ok_or_else(|| bad("not a URL: it has no scheme://".to_owned()))?;

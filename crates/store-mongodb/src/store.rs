@@ -10,8 +10,7 @@ use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
-use sessionbank_core::{
-    BackendEntry, Capabilities, Error, ErrorKind, Operation, Page, Patch, Record, Result,
+use sessionbank_core::{Action, BackendEntry, Capabilities, Error, ErrorKind, Operation, Page, Patch, Record, Result,
     SessionId, Store, Timestamp,
 };
 
@@ -155,9 +154,9 @@ impl MongoStore {
         let target = config.target().to_owned();
         let options = ClientOptions::parse(config.connection_string())
             .await
-            .map_err(|e| from_driver(Operation::Connect, &target, e))?;
+            .map_err(|e| from_driver(Action::Connect, &target, e))?;
         let client = Client::with_options(options)
-            .map_err(|e| from_driver(Operation::Connect, &target, e))?;
+            .map_err(|e| from_driver(Action::Connect, &target, e))?;
         Ok(Self::new(
             client,
             config.database(),
@@ -188,7 +187,7 @@ impl MongoStore {
     /// `deadline` (for example one without `expireAfterSeconds`, or a compound one);
     /// `Unavailable` or `Timeout` when the server cannot be reached.
     pub async fn setup(&self) -> Result<()> {
-        let op = Operation::Setup;
+        let op = Action::Setup;
         let coll = &self.inner.collection;
         let admin = coll.client().database("admin");
         let hello = match self.run(op, admin.run_command(doc! {"hello": 1})).await {
@@ -456,13 +455,12 @@ impl Store for MongoStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            list: true,
-            owner_index: true,
-            atomic_rename: self.inner.transactions.load(Ordering::Relaxed),
-            native_expiry: true,
-            durable: true,
-        }
+        Capabilities::new()
+            .with_list(true)
+            .with_owner_index(true)
+            .with_atomic_rename(self.inner.transactions.load(Ordering::Relaxed))
+            .with_native_expiry(true)
+            .with_durable(true)
     }
 
     async fn get(&self, id: &SessionId) -> Result<Option<Record>> {

@@ -1,6 +1,6 @@
 //! save+load pairs at 64 concurrent tasks through `MySqlStore` and through raw `mysql_async`
 //! doing the equivalent (the baseline), in the same run, against a MariaDB started for the
-//! run (testkit's harness), with the same load driver (`sessionbank_cli::load`) and the same
+//! run (testkit's harness), with the same load driver (`sessionbank_load`) and the same
 //! ~500-byte payload.
 //!
 //! The baseline: the same pool size and connection settings, a table `(id VARCHAR(64) PRIMARY KEY, data JSON, expires
@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{OptsBuilder, Pool, PoolConstraints, PoolOpts};
-use sessionbank_cli::load::{LoadConfig, LoadTarget, knob, run_load};
+use sessionbank_load::{LoadConfig, LoadTarget, knob, run_load};
 use sessionbank_core::{Result, SessionId, StoreHandle, Timestamp};
 use sessionbank_store_mysql::{DEFAULT_POOL_MAX, MySqlStore};
 use sessionbank_testkit::servers::mariadb::{DATABASE, MariaDbServer};

@@ -7,8 +7,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{OptsBuilder, Pool, PoolConstraints, PoolOpts};
 use percent_encoding::percent_decode_str;
-use sessionbank_core::{
-    CommonOptions, DEFAULT_BROWSER_IDLE, Error, ErrorKind, OpenFuture, Operation, Result,
+use sessionbank_core::{Action, CommonOptions, DEFAULT_BROWSER_IDLE, Error, ErrorKind, OpenFuture, Result,
     SharedClock, Store, UrlOptions, redact_url, system_clock,
 };
 use url::Url;
@@ -164,7 +163,7 @@ impl MySqlStoreBuilder {
         }
         builder.database = Some(database);
         if let Some(table) = options.take("table") {
-            validate_table(&table, Operation::ParseUrl)?;
+            validate_table(&table, Action::ParseUrl)?;
             builder.table = table;
         }
         if let Some(create) = options.take_bool("create")? {
@@ -373,7 +372,7 @@ impl MySqlStoreBuilder {
     /// # }
     /// ```
     pub async fn open(self) -> Result<MySqlStore> {
-        validate_table(&self.table, Operation::Connect)?;
+        validate_table(&self.table, Action::Connect)?;
         let target = self.to_url();
         let constraints = PoolConstraints::new(0, self.pool_max)
             .unwrap_or_else(|| PoolConstraints::new(0, DEFAULT_POOL_MAX).unwrap_or_default());
@@ -403,8 +402,8 @@ impl MySqlStoreBuilder {
         };
         let result = match tokio::time::timeout(self.timeout, setup).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(error::from_mysql(Operation::Setup, &target, e)),
-            Err(_) => Err(error::timed_out(Operation::Connect, &target, self.timeout)),
+            Ok(Err(e)) => Err(error::from_mysql(Action::Setup, &target, e)),
+            Err(_) => Err(error::timed_out(Action::Connect, &target, self.timeout)),
         };
         if let Err(e) = result {
             let _ = tokio::time::timeout(Duration::from_secs(1), pool.disconnect()).await;
@@ -425,7 +424,7 @@ impl MySqlStoreBuilder {
 }
 
 fn config_error(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
-    Error::new(ErrorKind::Config, Operation::ParseUrl, message).with_backend(BACKEND)
+    Error::new(ErrorKind::Config, Action::ParseUrl, message).with_backend(BACKEND)
 }
 
 /// The opener registered under `mysql` and `mariadb`.

@@ -15,7 +15,7 @@
 //! ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 //! ```
 
-use sessionbank_core::{Error, Operation, validate_identifier};
+use sessionbank_core::{Action, Error, Operation, validate_identifier};
 
 use crate::error::BACKEND;
 
@@ -213,7 +213,7 @@ mod tests {
     #[test]
     fn table_names_are_checked() {
         for good in ["sessions", "_s", "S1_x"] {
-            assert!(validate_table(good, Operation::Setup).is_ok(), "{good}");
+            assert!(validate_table(good, Action::Setup).is_ok(), "{good}");
         }
         for bad in [
             "",
@@ -225,7 +225,7 @@ mod tests {
             "tablé",
             "a-b",
         ] {
-            let err = validate_table(bad, Operation::Setup).unwrap_err();
+            let err = validate_table(bad, Action::Setup).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad}");
         }
     }

@@ -236,13 +236,12 @@ impl Store for MySqlStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            list: true,
-            owner_index: true,
-            atomic_rename: true,
-            native_expiry: false,
-            durable: true,
-        }
+        Capabilities::new()
+            .with_list(true)
+            .with_owner_index(true)
+            .with_atomic_rename(true)
+            .with_native_expiry(false)
+            .with_durable(true)
     }
 
     async fn get(&self, id: &SessionId) -> Result<Option<Record>> {

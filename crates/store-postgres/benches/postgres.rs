@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
-use sessionbank_cli::load::{LoadConfig, LoadTarget, SESSION_TTL, VALUE_KEY, run_load};
+use sessionbank_load::{LoadConfig, LoadTarget, SESSION_TTL, VALUE_KEY, run_load};
 use sessionbank_core::{Result, SessionId, Store, StoreHandle};
 use sessionbank_store_postgres::PostgresStore;
 use sessionbank_testkit::servers::postgres::PostgresServer;

@@ -4,8 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use sessionbank_core::{
-    CommonOptions, DEFAULT_BROWSER_IDLE, Error, ErrorKind, OpenFuture, Operation, Result, Store,
+use sessionbank_core::{Action, CommonOptions, DEFAULT_BROWSER_IDLE, Error, ErrorKind, OpenFuture, Result, Store,
     UrlOptions, redact_url,
 };
 use tokio_postgres::NoTls;
@@ -92,7 +91,7 @@ impl std::fmt::Debug for PostgresStoreBuilder {
 }
 
 fn config_error(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
-    Error::new(ErrorKind::Config, Operation::ParseUrl, message).with_backend(BACKEND)
+    Error::new(ErrorKind::Config, Action::ParseUrl, message).with_backend(BACKEND)
 }
 
 /// The text shown for a driver configuration: user, hosts, port and database, no password.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use deadpool_postgres::PoolError;
-use sessionbank_core::{Error, ErrorKind, Operation};
+use sessionbank_core::{Action, Error, ErrorKind, Operation};
 use tokio_postgres::error::SqlState;
 
 /// The backend name in every error.
@@ -128,7 +128,7 @@ pub(crate) fn corrupt(operation: Operation, target: &str, what: &'static str) ->
 
 /// A configuration error found by `setup`.
 pub(crate) fn setup(message: String, target: &str) -> Error {
-    Error::new(ErrorKind::Config, Operation::Setup, message)
+    Error::new(ErrorKind::Config, Action::Setup, message)
         .with_backend(BACKEND)
         .with_target(target.to_owned())
 }

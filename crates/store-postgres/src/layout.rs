@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use sessionbank_core::{Error, ErrorKind, Operation, Result};
+use sessionbank_core::{Action, Error, ErrorKind, Result};
 
 use crate::error::BACKEND;
 
@@ -101,7 +101,7 @@ impl FromStr for Layout {
             "koa" => Ok(Layout::Koa),
             _ => Err(Error::new(
                 ErrorKind::Config,
-                Operation::ParseUrl,
+                Action::ParseUrl,
                 "the store URL option `layout` must be `native` or `koa`",
             )
             .with_backend(BACKEND)),
@@ -113,7 +113,7 @@ impl FromStr for Layout {
 /// starting with a digit. Anything else (quotes, semicolons, spaces, empty, too long) is
 /// [`ErrorKind::InvalidInput`]; the message names the rule, not the text.
 pub(crate) fn validate_identifier(what: &'static str, name: &str, max: usize) -> Result<()> {
-    sessionbank_core::validate_identifier(what, name, max, Operation::Setup)
+    sessionbank_core::validate_identifier(what, name, max, Action::Setup)
         .map_err(|e| e.with_backend(BACKEND))
 }
 

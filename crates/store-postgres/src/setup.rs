@@ -1,6 +1,6 @@
 //! `setup`: connect, create the schema and table if allowed, check the table's shape.
 
-use sessionbank_core::{Operation, Result};
+use sessionbank_core::{Action, Result};
 
 use crate::error::{self, BACKEND};
 use crate::layout::Layout;
@@ -17,7 +17,7 @@ const ID_UNIQUE: &str = "SELECT EXISTS (SELECT 1 FROM pg_index i \
                          AND i.indpred IS NULL AND a.attname = 'id')";
 
 pub(crate) async fn run(inner: &Inner) -> Result<()> {
-    let op = Operation::Setup;
+    let op = Action::Setup;
     let pg = |e| error::from_pg(op, &inner.target, e);
     let mut client = inner
         .pool
@@ -94,14 +94,14 @@ async fn read_columns(
     let rows = client
         .query(COLUMNS, &[&inner.schema, &inner.table])
         .await
-        .map_err(|e| error::from_pg(Operation::Setup, &inner.target, e))?;
+        .map_err(|e| error::from_pg(Action::Setup, &inner.target, e))?;
     rows.iter()
         .map(|row| {
             Ok((
                 row.try_get(0)
-                    .map_err(|e| error::from_pg(Operation::Setup, &inner.target, e))?,
+                    .map_err(|e| error::from_pg(Action::Setup, &inner.target, e))?,
                 row.try_get(1)
-                    .map_err(|e| error::from_pg(Operation::Setup, &inner.target, e))?,
+                    .map_err(|e| error::from_pg(Action::Setup, &inner.target, e))?,
             ))
         })
         .collect()

@@ -8,8 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Object, Pool};
 use serde_json::Value;
-use sessionbank_core::{
-    BackendEntry, Capabilities, Data, Error, Operation, Page, Patch, Record, Result, SessionId,
+use sessionbank_core::{Action, BackendEntry, Capabilities, Data, Error, Operation, Page, Patch, Record, Result, SessionId,
     Store, Timestamp, async_trait,
 };
 use tokio_postgres::Row;
@@ -272,7 +271,7 @@ impl PostgresStore {
     /// # }
     /// ```
     pub async fn setup(&self) -> Result<()> {
-        self.ready(Operation::Setup).await
+        self.ready(Action::Setup).await
     }
 
     async fn ready(&self, operation: Operation) -> Result<()> {
@@ -284,7 +283,7 @@ impl PostgresStore {
             match tokio::time::timeout(inner.timeout, crate::setup::run(inner)).await {
                 Ok(result) => result,
                 Err(_) => Err(error::timed_out(
-                    Operation::Setup,
+                    Action::Setup,
                     &inner.target,
                     inner.timeout,
                 )),
@@ -292,7 +291,7 @@ impl PostgresStore {
         });
         match run.await {
             Ok(()) => Ok(()),
-            Err(e) if operation == Operation::Setup => Err(e),
+            Err(e) if operation == Action::Setup => Err(e),
             Err(e) => Err(Error::new(
                 e.kind(),
                 operation,
@@ -520,13 +519,12 @@ impl Store for PostgresStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            list: true,
-            owner_index: self.inner.sql.layout == Layout::Native,
-            atomic_rename: true,
-            native_expiry: false,
-            durable: true,
-        }
+        Capabilities::new()
+            .with_list(true)
+            .with_owner_index(self.inner.sql.layout == Layout::Native)
+            .with_atomic_rename(true)
+            .with_native_expiry(false)
+            .with_durable(true)
     }
 
     async fn get(&self, id: &SessionId) -> Result<Option<Record>> {

@@ -1,6 +1,6 @@
 //! save+load pairs through `RedisStore` and through raw redis-rs doing the equivalent (the
 //! baseline), in the same run, against one Redis server started for the run, with the same
-//! load driver (`sessionbank_cli::load`) and the same ~500-byte payload; at 64 concurrent tasks
+//! load driver (`sessionbank_load`) and the same ~500-byte payload; at 64 concurrent tasks
 //! and at 1.
 //!
 //! The baseline is a careful hand-written use of redis-rs: one `MultiplexedConnection`, save is
@@ -30,8 +30,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use sessionbank_cli::load::{LoadConfig, LoadTarget, knob, median, run_load};
-use sessionbank_core::{Error, ErrorKind, Operation, Result, SessionId, StoreHandle};
+use sessionbank_load::{LoadConfig, LoadTarget, knob, median, run_load};
+use sessionbank_core::{Action, Error, ErrorKind, Result, SessionId, StoreHandle};
 use sessionbank_store_redis::RedisStore;
 use sessionbank_testkit::servers::redis::RedisServer;
 
@@ -44,7 +44,7 @@ struct RawRedis<C> {
 }
 
 fn fail(e: redis::RedisError) -> Error {
-    Error::new(ErrorKind::Backend, Operation::Session, "raw redis failed").with_source(e)
+    Error::new(ErrorKind::Backend, Action::Session, "raw redis failed").with_source(e)
 }
 
 impl<C> LoadTarget for RawRedis<C>

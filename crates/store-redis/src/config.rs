@@ -11,8 +11,7 @@ use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
 use redis::{
     AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates,
 };
-use sessionbank_core::{
-    BackendEntry, CommonOptions, DEFAULT_BROWSER_IDLE, OpenFuture, Operation, Result, Store,
+use sessionbank_core::{Action, BackendEntry, CommonOptions, DEFAULT_BROWSER_IDLE, OpenFuture, Result, Store,
     UrlOptions, redact_url,
 };
 use url::Url;
@@ -707,7 +706,7 @@ impl RedisStoreBuilder {
     }
 
     fn connect_error(&self, err: redis::RedisError) -> sessionbank_core::Error {
-        error::from_redis(Operation::Connect, &self.target, err)
+        error::from_redis(Action::Connect, &self.target, err)
     }
 
     /// Connects and returns the store.
@@ -862,7 +861,7 @@ impl RedisStoreBuilder {
     fn connect_timed_out(&self) -> sessionbank_core::Error {
         sessionbank_core::Error::new(
             sessionbank_core::ErrorKind::Timeout,
-            Operation::Connect,
+            Action::Connect,
             "Redis did not accept a connection in time",
         )
         .with_backend(BACKEND)

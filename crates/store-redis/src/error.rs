@@ -2,7 +2,7 @@
 //! redacted URL as target.
 
 use redis::{ErrorKind as RedisKind, RedisError, ServerErrorKind};
-use sessionbank_core::{Error, ErrorKind, Operation};
+use sessionbank_core::{Action, Error, ErrorKind, Operation};
 
 /// The backend name in every error.
 pub(crate) const BACKEND: &str = "redis";
@@ -101,5 +101,5 @@ pub(crate) fn corrupt(operation: Operation, target: &str, what: &'static str) ->
 
 /// A configuration error (bad URL, bad option).
 pub(crate) fn config(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
-    Error::new(ErrorKind::Config, Operation::ParseUrl, message).with_backend(BACKEND)
+    Error::new(ErrorKind::Config, Action::ParseUrl, message).with_backend(BACKEND)
 }

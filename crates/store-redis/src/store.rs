@@ -832,13 +832,12 @@ impl Store for RedisStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            list: true,
-            owner_index: true,
-            atomic_rename: !self.is_cluster(),
-            native_expiry: true,
-            durable: false,
-        }
+        Capabilities::new()
+            .with_list(true)
+            .with_owner_index(true)
+            .with_atomic_rename(!self.is_cluster())
+            .with_native_expiry(true)
+            .with_durable(false)
     }
 
     async fn get(&self, id: &SessionId) -> Result<Option<Record>> {

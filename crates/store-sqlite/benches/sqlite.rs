@@ -1,6 +1,6 @@
 //! save+load pairs at 64 concurrent tasks through `SqliteStore` and through raw rusqlite doing
 //! the equivalent (the baseline), in the same run, with the same load driver
-//! (`sessionbank_cli::load`) and the same ~500-byte payload.
+//! (`sessionbank_load`) and the same ~500-byte payload.
 //!
 //! The baseline is what a careful hand-written use of rusqlite looks like: the same file
 //! settings (WAL, the same `synchronous`), one write connection behind a mutex and a pool of
@@ -22,7 +22,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use sessionbank_cli::load::{LoadConfig, LoadTarget, knob, run_load};
+use sessionbank_load::{LoadConfig, LoadTarget, knob, run_load};
 use sessionbank_core::{Result, SessionId, StoreHandle, Timestamp};
 use sessionbank_store_sqlite::{SqliteStore, Synchronous};
 

@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use percent_encoding::percent_decode_str;
 use rusqlite::{Connection, OpenFlags};
-use sessionbank_core::{
-    CommonOptions, DEFAULT_BROWSER_IDLE, Error, ErrorKind, OpenFuture, Operation, Result,
+use sessionbank_core::{Action, CommonOptions, DEFAULT_BROWSER_IDLE, Error, ErrorKind, OpenFuture, Result,
     SharedClock, Store, UrlOptions, system_clock,
 };
 use url::Url;
@@ -167,7 +166,7 @@ impl SqliteStoreBuilder {
     pub fn from_url(url: &Url, options: &mut UrlOptions, common: &CommonOptions) -> Result<Self> {
         let mut builder = Self::at(location_from_url(url)?).browser_idle(common.browser_idle);
         if let Some(table) = options.take("table") {
-            validate_table(&table, Operation::ParseUrl)?;
+            validate_table(&table, Action::ParseUrl)?;
             builder.table = table;
         }
         if let Some(create) = options.take_bool("create")? {
@@ -315,10 +314,10 @@ impl SqliteStoreBuilder {
     ///
     /// See [`SqliteStoreBuilder`].
     pub async fn open(self) -> Result<SqliteStore> {
-        validate_table(&self.table, Operation::Connect)?;
+        validate_table(&self.table, Action::Connect)?;
         tokio::task::spawn_blocking(move || self.open_blocking())
             .await
-            .map_err(|e| error::join_failed(Operation::Connect, "sqlite", e))?
+            .map_err(|e| error::join_failed(Action::Connect, "sqlite", e))?
     }
 
     fn target(&self) -> String {
@@ -336,7 +335,7 @@ impl SqliteStoreBuilder {
             Location::File(path) => Connection::open_with_flags(path, flags),
             Location::Memory => Connection::open_in_memory(),
         }
-        .map_err(|e| error::from_sqlite(Operation::Connect, target, e))?;
+        .map_err(|e| error::from_sqlite(Action::Connect, target, e))?;
         let setup = |conn: &Connection| -> rusqlite::Result<()> {
             conn.busy_timeout(self.busy_timeout)?;
             if writer && matches!(self.location, Location::File(_)) {
@@ -350,7 +349,7 @@ impl SqliteStoreBuilder {
             conn.set_prepared_statement_cache_capacity(64);
             Ok(())
         };
-        setup(&conn).map_err(|e| error::from_sqlite(Operation::Connect, target, e))?;
+        setup(&conn).map_err(|e| error::from_sqlite(Action::Connect, target, e))?;
         Ok(conn)
     }
 
@@ -363,7 +362,7 @@ impl SqliteStoreBuilder {
         {
             return Err(Error::new(
                 ErrorKind::Unavailable,
-                Operation::Connect,
+                Action::Connect,
                 "the directory of the database file does not exist",
             )
             .with_backend(BACKEND)
@@ -374,12 +373,12 @@ impl SqliteStoreBuilder {
         if self.create {
             writer
                 .execute_batch(&statements.create_table)
-                .map_err(|e| error::from_sqlite(Operation::Setup, &target, e))?;
+                .map_err(|e| error::from_sqlite(Action::Setup, &target, e))?;
         }
         if let Err(e) = writer.prepare(&statements.check_table) {
             return Err(Error::new(
                 ErrorKind::Config,
-                Operation::Setup,
+                Action::Setup,
                 format!(
                     "the table `{}` is missing or lacks a column (id, data, expires_at, \
                      created_at, last_access, owner, deadline); open with create=true to create it",
@@ -416,7 +415,7 @@ impl SqliteStoreBuilder {
 }
 
 pub(crate) fn config_error(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
-    Error::new(ErrorKind::Config, Operation::ParseUrl, message).with_backend(BACKEND)
+    Error::new(ErrorKind::Config, Action::ParseUrl, message).with_backend(BACKEND)
 }
 
 /// The database a `sqlite:` URL names.

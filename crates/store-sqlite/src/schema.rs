@@ -16,7 +16,7 @@
 //! CREATE INDEX IF NOT EXISTS "sessions_owner" ON "sessions" (owner) WHERE owner IS NOT NULL;
 //! ```
 
-use sessionbank_core::{Error, Operation, validate_identifier};
+use sessionbank_core::{Action, Error, Operation, validate_identifier};
 
 use crate::error::BACKEND;
 
@@ -199,7 +199,7 @@ mod tests {
     #[test]
     fn table_names_are_checked() {
         for good in ["sessions", "_s", "S1_x", &"a".repeat(54)] {
-            assert!(validate_table(good, Operation::Setup).is_ok(), "{good}");
+            assert!(validate_table(good, Action::Setup).is_ok(), "{good}");
         }
         for bad in [
             "",
@@ -212,7 +212,7 @@ mod tests {
             "a-b",
             &"a".repeat(55),
         ] {
-            let err = validate_table(bad, Operation::Setup).unwrap_err();
+            let err = validate_table(bad, Action::Setup).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad}");
         }
     }

@@ -476,13 +476,12 @@ impl Store for SqliteStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            list: true,
-            owner_index: true,
-            atomic_rename: true,
-            native_expiry: false,
-            durable: self.inner.path.is_some(),
-        }
+        Capabilities::new()
+            .with_list(true)
+            .with_owner_index(true)
+            .with_atomic_rename(true)
+            .with_native_expiry(false)
+            .with_durable(self.inner.path.is_some())
     }
 
     async fn get(&self, id: &SessionId) -> Result<Option<Record>> {

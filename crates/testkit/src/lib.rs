@@ -81,6 +81,22 @@ pub struct Conformance {
     extra: Vec<libtest_mimic::Trial>,
 }
 
+impl std::fmt::Debug for Conformance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conformance")
+            .field(
+                "backends",
+                &self
+                    .backends
+                    .iter()
+                    .map(|(label, _)| label)
+                    .collect::<Vec<_>>(),
+            )
+            .field("extra", &self.extra.len())
+            .finish()
+    }
+}
+
 impl Conformance {
     /// An empty run.
     pub fn new() -> Self {

@@ -34,6 +34,15 @@ pub struct TrialContext {
     root: PathBuf,
 }
 
+impl std::fmt::Debug for TrialContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrialContext")
+            .field("store", &self.store)
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TrialContext {
     pub(crate) async fn new(factory: StoreFactory, root: PathBuf) -> anyhow::Result<Self> {
         let store = open(&factory, &root).await?;
@@ -1266,7 +1275,7 @@ async fn name_the_kind_operation_and_backend(ctx: TrialContext) -> anyhow::Resul
     };
     ensure!(err.kind() == ErrorKind::Gone, "kind {:?}", err.kind());
     ensure!(
-        err.operation() == Operation::Update,
+        err.operation() == Some(Operation::Update),
         "operation {:?}",
         err.operation()
     );

@@ -12,11 +12,11 @@ use crate::error::{Error, ErrorKind, Operation, Result};
 use crate::id::SessionId;
 use crate::record::{Patch, Record};
 use crate::store::{Capabilities, Page, Store};
-use crate::time::{SharedClock, Timestamp, system_clock};
+use crate::time::{SharedClock, Timestamp};
 
-/// How long a browser session (no expiry) lives after its last access unless configured
-/// otherwise: one day, as connect-redis does for sessions without `maxAge`.
-pub const DEFAULT_BROWSER_IDLE: Duration = Duration::from_secs(24 * 60 * 60);
+mod builder;
+
+pub use builder::MemoryStoreBuilder;
 
 /// An in-memory store: sharded (DashMap), safe under heavy concurrency, never returns an expired
 /// session, frees expired ones on read and on `cleanup`, optionally bounded in entries.
@@ -61,51 +61,6 @@ struct Inner {
     clock: SharedClock,
 }
 
-/// Builds a [`MemoryStore`].
-#[derive(Debug)]
-pub struct MemoryStoreBuilder {
-    max_entries: Option<usize>,
-    browser_idle: Duration,
-    clock: SharedClock,
-}
-
-impl MemoryStoreBuilder {
-    /// Refuse new sessions (with [`ErrorKind::Unavailable`]) once `max` live sessions are held,
-    /// after first removing expired ones. Unbounded by default.
-    #[must_use]
-    pub fn max_entries(mut self, max: usize) -> Self {
-        self.max_entries = Some(max);
-        self
-    }
-
-    /// How long a browser session lives after its last access (default one day).
-    #[must_use]
-    pub fn browser_idle(mut self, idle: Duration) -> Self {
-        self.browser_idle = idle;
-        self
-    }
-
-    /// The clock that decides what has expired (default: the system clock).
-    #[must_use]
-    pub fn clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Builds the store.
-    pub fn build(self) -> MemoryStore {
-        MemoryStore {
-            inner: Arc::new(Inner {
-                sessions: DashMap::with_hasher(Hasher::default()),
-                owners: DashMap::with_hasher(Hasher::default()),
-                max_entries: self.max_entries,
-                browser_idle: self.browser_idle,
-                clock: self.clock,
-            }),
-        }
-    }
-}
-
 impl Default for MemoryStore {
     fn default() -> Self {
         Self::new()
@@ -113,6 +68,18 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
+    fn from_parts(max_entries: Option<usize>, browser_idle: Duration, clock: SharedClock) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                sessions: DashMap::with_hasher(Hasher::default()),
+                owners: DashMap::with_hasher(Hasher::default()),
+                max_entries,
+                browser_idle,
+                clock,
+            }),
+        }
+    }
+
     /// An unbounded store on the system clock.
     pub fn new() -> Self {
         Self::builder().build()
@@ -120,11 +87,7 @@ impl MemoryStore {
 
     /// A builder for the options.
     pub fn builder() -> MemoryStoreBuilder {
-        MemoryStoreBuilder {
-            max_entries: None,
-            browser_idle: DEFAULT_BROWSER_IDLE,
-            clock: system_clock(),
-        }
+        MemoryStoreBuilder::default()
     }
 
     /// The bound on entries, if any.
@@ -292,13 +255,12 @@ impl Store for MemoryStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            list: true,
-            owner_index: true,
-            atomic_rename: false,
-            native_expiry: false,
-            durable: false,
-        }
+        Capabilities::new()
+            .with_list(true)
+            .with_owner_index(true)
+            .with_atomic_rename(false)
+            .with_native_expiry(false)
+            .with_durable(false)
     }
 
     async fn get(&self, id: &SessionId) -> Result<Option<Record>> {

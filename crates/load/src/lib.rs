@@ -1,3 +1,7 @@
+//! sessionbank's load driver, shared by `sessionbank bench` and every backend's benchmark, so
+//! the figures they print come from exactly the same code. It depends on `sessionbank-core`
+//! alone: benching one backend compiles no other driver.
+//!
 //! The load driver: `concurrency` tasks, each running save+load pairs over its own fixed pool of
 //! session ids for a fixed time, with every pair's latency in an HDR histogram.
 //!
@@ -23,8 +27,8 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use hdrhistogram::Histogram;
 use serde_json::Value;
-use sessionbank::{
-    Data, Error, ErrorKind, Operation, Record, Result, SessionId, StoreHandle, Timestamp,
+use sessionbank_core::{
+    Action, Data, Error, ErrorKind, Record, Result, SessionId, StoreHandle, Timestamp,
 };
 
 /// The session key the store target writes the payload under.
@@ -41,8 +45,8 @@ const MAX_LATENCY_NANOS: u64 = 3_600_000_000_000;
 /// # Examples
 ///
 /// ```
-/// use sessionbank::SessionId;
-/// use sessionbank_cli::load::{Baseline, LoadTarget};
+/// use sessionbank_core::SessionId;
+/// use sessionbank_load::{Baseline, LoadTarget};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let target = Baseline::default();
@@ -52,9 +56,9 @@ const MAX_LATENCY_NANOS: u64 = 3_600_000_000_000;
 /// assert_eq!(target.load(&id).await?, Some(5));
 /// target.remove(&id).await?;
 /// assert_eq!(target.load(&id).await?, None);
-/// # Ok::<(), sessionbank::Error>(())
+/// # Ok::<(), sessionbank_core::Error>(())
 /// # })?;
-/// # Ok::<(), sessionbank::Error>(())
+/// # Ok::<(), sessionbank_core::Error>(())
 /// ```
 pub trait LoadTarget: Send + Sync + 'static {
     /// The payload in the target's own form, built once per task.
@@ -96,7 +100,7 @@ pub trait LoadTarget: Send + Sync + 'static {
 /// # Examples
 ///
 /// ```
-/// use sessionbank_cli::load::Baseline;
+/// use sessionbank_load::Baseline;
 ///
 /// assert!(Baseline::default().is_empty());
 /// ```
@@ -145,8 +149,8 @@ impl LoadTarget for Baseline {
 }
 
 /// A real store: the value is a record whose data is `{"payload": value}` and which expires
-/// after [`SESSION_TTL`]; save is [`Store::set`](sessionbank::Store::set) of it, load is
-/// [`Store::get`](sessionbank::Store::get) and the length of that string.
+/// after [`SESSION_TTL`]; save is [`Store::set`](sessionbank_core::Store::set) of it, load is
+/// [`Store::get`](sessionbank_core::Store::get) and the length of that string.
 impl LoadTarget for StoreHandle {
     type Value = Record;
 
@@ -182,8 +186,8 @@ impl LoadTarget for StoreHandle {
 /// # Examples
 ///
 /// ```
-/// let record = sessionbank_cli::load::session_record("abc");
-/// assert_eq!(record.data[sessionbank_cli::load::VALUE_KEY], "abc");
+/// let record = sessionbank_load::session_record("abc");
+/// assert_eq!(record.data[sessionbank_load::VALUE_KEY], "abc");
 /// assert!(record.expires_at.is_some());
 /// ```
 pub fn session_record(payload: &str) -> Record {
@@ -201,7 +205,7 @@ pub fn session_record(payload: &str) -> Record {
 ///
 /// ```
 /// use std::time::Duration;
-/// use sessionbank_cli::load::LoadConfig;
+/// use sessionbank_load::LoadConfig;
 ///
 /// let config = LoadConfig { concurrency: 8, duration: Duration::from_secs(1), ..LoadConfig::default() };
 /// assert_eq!(config.value_bytes, 500);
@@ -272,7 +276,7 @@ impl LoadReport {
     /// ```
     /// use std::sync::Arc;
     /// use std::time::Duration;
-    /// use sessionbank_cli::load::{Baseline, LoadConfig, run_load};
+    /// use sessionbank_load::{Baseline, LoadConfig, run_load};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let config = LoadConfig { concurrency: 1, duration: Duration::from_millis(10), ..LoadConfig::default() };
@@ -281,9 +285,9 @@ impl LoadReport {
     /// let json: serde_json::Value = serde_json::from_str(&line).unwrap();
     /// assert_eq!(json["errors"], 0);
     /// assert!(json["ops_per_sec"].as_f64().is_some_and(|r| r > 0.0));
-    /// # Ok::<(), sessionbank::Error>(())
+    /// # Ok::<(), sessionbank_core::Error>(())
     /// # })?;
-    /// # Ok::<(), sessionbank::Error>(())
+    /// # Ok::<(), sessionbank_core::Error>(())
     /// ```
     pub fn to_json_line(&self) -> String {
         format!(
@@ -306,7 +310,7 @@ fn round2(x: f64) -> f64 {
 /// # Examples
 ///
 /// ```
-/// assert_eq!(sessionbank_cli::load::knob("SESSIONBANK_DOC_UNSET_KNOB", 5_u64), 5);
+/// assert_eq!(sessionbank_load::knob("SESSIONBANK_DOC_UNSET_KNOB", 5_u64), 5);
 /// ```
 pub fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -321,7 +325,7 @@ pub fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
 /// # Examples
 ///
 /// ```
-/// use sessionbank_cli::load::median;
+/// use sessionbank_load::median;
 ///
 /// assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
 /// assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
@@ -343,7 +347,7 @@ pub fn median(values: &[f64]) -> f64 {
 /// # Examples
 ///
 /// ```
-/// assert_eq!(sessionbank_cli::load::payload(40).len(), 40);
+/// assert_eq!(sessionbank_load::payload(40).len(), 40);
 /// ```
 pub fn payload(len: usize) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -364,7 +368,7 @@ fn new_histogram() -> Result<Histogram<u64>> {
     Histogram::new_with_bounds(1, MAX_LATENCY_NANOS, 3).map_err(|e| {
         Error::new(
             ErrorKind::InvalidInput,
-            Operation::Session,
+            Action::Session,
             format!("cannot build the latency histogram: {e}"),
         )
     })
@@ -389,23 +393,23 @@ fn new_histogram() -> Result<Histogram<u64>> {
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use sessionbank_cli::load::{LoadConfig, run_load};
+/// use sessionbank_load::{LoadConfig, run_load};
 ///
 /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
-/// let store = sessionbank::connect("memory://").await?;
+/// let store = sessionbank_core::Registry::with_memory().connect("memory://").await?;
 /// let config = LoadConfig { concurrency: 4, duration: Duration::from_millis(50), ..LoadConfig::default() };
 /// let report = run_load(Arc::new(store.clone()), &config).await?;
 /// assert_eq!((report.errors, report.cleanup_errors), (0, 0));
 /// assert_eq!(store.length().await?, 0, "the run cleans up after itself");
-/// # Ok::<(), sessionbank::Error>(())
+/// # Ok::<(), sessionbank_core::Error>(())
 /// # })?;
-/// # Ok::<(), sessionbank::Error>(())
+/// # Ok::<(), sessionbank_core::Error>(())
 /// ```
 pub async fn run_load<T: LoadTarget>(target: Arc<T>, config: &LoadConfig) -> Result<LoadReport> {
     if config.concurrency == 0 || config.ids_per_task == 0 {
         return Err(Error::new(
             ErrorKind::InvalidInput,
-            Operation::Session,
+            Action::Session,
             "the load needs at least one task and one id per task",
         ));
     }
@@ -446,7 +450,7 @@ pub async fn run_load<T: LoadTarget>(target: Arc<T>, config: &LoadConfig) -> Res
             Err(e) => {
                 return Err(Error::new(
                     ErrorKind::Backend,
-                    Operation::Session,
+                    Action::Session,
                     format!("a load task was cancelled: {e}"),
                 ));
             }
