@@ -1,19 +1,18 @@
-//! `disk://` URLs and options, and the builder that opens a [`DiskStore`].
+//! [`DiskStoreBuilder`]: a disk store's directory and options, from code or from a `disk:` URL.
+//! Opening it ([`DiskStoreBuilder::open`]) lives with the store, in `store.rs`.
 
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
-use sessionbank_core::{Action, CommonOptions, DEFAULT_BROWSER_IDLE, Error, ErrorKind, OpenFuture, Result,
-    SharedClock, Store, UrlOptions, system_clock,
+use sessionbank_core::{
+    Action, DEFAULT_BROWSER_IDLE, Error, ErrorKind, Result, SharedClock, StoreUrl, parse_builder,
+    system_clock,
 };
 use url::Url;
 
-use crate::error::{self, BACKEND};
-use crate::layout::{EXPIRY, OWNERS, SESSIONS};
-use crate::store::{DiskStore, Inner};
-use crate::writer::Writer;
+use crate::error::BACKEND;
 
 /// Default largest encoded record: 1 MiB.
 ///
@@ -24,6 +23,9 @@ use crate::writer::Writer;
 /// ```
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
 
+/// The values the URL option `max_record_bytes` takes: 1 byte to 1 GiB.
+const MAX_RECORD_BYTES_RANGE: RangeInclusive<usize> = 1..=(1 << 30);
+
 /// The name of the database file inside the store's directory.
 ///
 /// # Examples
@@ -33,7 +35,9 @@ pub const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
 /// ```
 pub const DATABASE_FILE: &str = "sessions.redb";
 
-/// Builds a [`DiskStore`]: the directory, and the options a `disk://` URL can carry.
+/// Builds a [`DiskStore`](crate::DiskStore): the directory, and the options a `disk:` URL can
+/// carry. Start from [`DiskStore::builder`](crate::DiskStore::builder) in code or
+/// [`DiskStoreBuilder::parse`] for a URL, then [`open`](Self::open) it.
 ///
 /// # Examples
 ///
@@ -71,37 +75,38 @@ impl DiskStoreBuilder {
         }
     }
 
-    /// Reads a `disk:` URL and its options: `disk:///absolute/dir` or `disk:relative/dir`
-    /// (relative to the working directory), with `max_record_bytes` taken from `options` and
-    /// `browser_idle` from `common`.
+    /// Reads a `disk:` URL: `disk:///absolute/dir` or `disk:relative/dir` (relative to the
+    /// working directory), with the options `max_record_bytes` (1 to 1 GiB) and `browser_idle`.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`] for a URL with a host, without a path, with a fragment, or a
-    /// `max_record_bytes` that is not a whole number above zero.
+    /// [`ErrorKind::Config`] for another scheme, a URL with a host, without a path, with a
+    /// fragment, a `max_record_bytes` out of its range, or an unknown option (the registry's
+    /// own `cleanup_time` and `coalesce` included: a store opened directly runs no janitor).
     ///
     /// # Examples
     ///
     /// ```
-    /// use sessionbank_core::{CommonOptions, UrlOptions};
+    /// use sessionbank_core::ErrorKind;
     /// use sessionbank_store_disk::DiskStoreBuilder;
     ///
-    /// let url = url::Url::parse("disk:///var/lib/app/sessions?max_record_bytes=4096")?;
-    /// let mut options = UrlOptions::from_url(&url)?;
-    /// let builder = DiskStoreBuilder::from_url(&url, &mut options, &CommonOptions::default())?;
-    /// assert_eq!(builder.dir(), std::path::Path::new("/var/lib/app/sessions"));
-    /// options.finish("disk")?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// let builder = DiskStoreBuilder::parse("disk:///var/lib/app/sessions?max_record_bytes=4096")?;
+    /// assert_eq!(builder.get_dir(), std::path::Path::new("/var/lib/app/sessions"));
+    /// assert_eq!(builder.get_max_record_bytes(), 4096);
+    /// let err = DiskStoreBuilder::parse("disk:///srv/s?cleanup_time=10m").unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Config);
+    /// # Ok::<(), sessionbank_core::Error>(())
     /// ```
-    pub fn from_url(url: &Url, options: &mut UrlOptions, common: &CommonOptions) -> Result<Self> {
-        let mut builder = Self::new(dir_from_url(url)?).browser_idle(common.browser_idle);
-        if let Some(max) = options.take_u64("max_record_bytes")? {
-            if max == 0 {
-                return Err(config_error(
-                    "the store URL option `max_record_bytes` must be above zero",
-                ));
-            }
-            builder = builder.max_record_bytes(usize::try_from(max).unwrap_or(usize::MAX));
+    pub fn parse(text: &str) -> Result<Self> {
+        parse_builder(text)
+    }
+
+    /// Takes the directory and this backend's options from `url` (what is left, the caller
+    /// rejects).
+    pub(crate) fn read_url(url: &mut StoreUrl) -> Result<Self> {
+        let mut builder = Self::new(dir_from_url(url.url())?).browser_idle(url.browser_idle());
+        if let Some(max) = url.take_usize("max_record_bytes", MAX_RECORD_BYTES_RANGE)? {
+            builder = builder.max_record_bytes(max);
         }
         Ok(builder)
     }
@@ -152,12 +157,51 @@ impl DiskStoreBuilder {
     ///
     /// # Examples
     ///
-    /// See [`DiskStoreBuilder::from_url`].
-    pub fn dir(&self) -> &Path {
+    /// See [`DiskStoreBuilder::parse`].
+    pub fn get_dir(&self) -> &Path {
         &self.dir
     }
 
-    /// The settings as a `disk:` URL that [`from_url`](Self::from_url) reads back (with the
+    /// The largest encoded record the store will accept.
+    ///
+    /// # Examples
+    ///
+    /// See [`DiskStoreBuilder::parse`].
+    pub fn get_max_record_bytes(&self) -> usize {
+        self.max_record_bytes
+    }
+
+    /// How long a browser session will live after its last access.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessionbank_store_disk::DiskStoreBuilder;
+    ///
+    /// let builder = DiskStoreBuilder::parse("disk:s?browser_idle=2h")?;
+    /// assert_eq!(builder.get_browser_idle(), Duration::from_secs(7200));
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub fn get_browser_idle(&self) -> Duration {
+        self.browser_idle
+    }
+
+    /// The clock the store will use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_store_disk::DiskStore;
+    ///
+    /// let builder = DiskStore::builder("sessions");
+    /// assert!(builder.get_clock().now().as_millis() > 0);
+    /// ```
+    pub fn get_clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The settings as a `disk:` URL that [`parse`](Self::parse) reads back (with the
     /// `browser_idle` in milliseconds). A disk URL holds no secret, so there is nothing to redact.
     ///
     /// # Examples
@@ -186,118 +230,6 @@ impl DiskStoreBuilder {
             self.browser_idle.as_millis()
         )
     }
-
-    /// Creates the directory if missing, opens (or creates) the database file in it and starts
-    /// the writer thread.
-    ///
-    /// # Examples
-    ///
-    /// See [`DiskStoreBuilder`].
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Unavailable`] when the directory or file cannot be created or opened, or when
-    /// another process (or another `DiskStore` in this process) has the store open; the message
-    /// says so and the error's target is the directory. [`ErrorKind::Corrupt`] when the file is
-    /// not a database redb can read.
-    pub async fn open(self) -> Result<DiskStore> {
-        tokio::task::spawn_blocking(move || self.open_blocking())
-            .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Backend,
-                    Action::Connect,
-                    "the blocking open task did not complete",
-                )
-                .with_backend(BACKEND)
-                .with_source(e)
-            })?
-    }
-
-    fn open_blocking(self) -> Result<DiskStore> {
-        let dir = std::path::absolute(&self.dir).unwrap_or_else(|_| self.dir.clone());
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            Error::new(
-                ErrorKind::Unavailable,
-                Action::Connect,
-                "cannot create the store's directory",
-            )
-            .with_backend(BACKEND)
-            .with_target(error::target(&dir))
-            .with_source(e)
-        })?;
-        let file = dir.join(DATABASE_FILE);
-        let db = redb::Database::builder()
-            .create(&file)
-            .map_err(|e| open_error(&dir, e))?;
-        let tx = db
-            .begin_write()
-            .map_err(|e| error::from_redb(Action::Setup, &dir, e))?;
-        {
-            let created = tx
-                .open_table(SESSIONS)
-                .and_then(|_| tx.open_table(EXPIRY))
-                .and_then(|_| tx.open_table(OWNERS));
-            created.map_err(|e| error::from_redb(Action::Setup, &dir, e))?;
-        }
-        tx.commit()
-            .map_err(|e| error::from_redb(Action::Setup, &dir, e))?;
-        let db = Arc::new(db);
-        let (sender, receiver) = mpsc::channel();
-        let writer = Writer {
-            db: db.clone(),
-            dir: dir.clone(),
-            browser_idle: self.browser_idle,
-            clock: self.clock.clone(),
-            max_record_bytes: self.max_record_bytes,
-        };
-        let thread = std::thread::Builder::new()
-            .name("sessionbank-disk-writer".into())
-            .spawn(move || writer.run(receiver))
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Unavailable,
-                    Action::Connect,
-                    "cannot start the writer thread",
-                )
-                .with_backend(BACKEND)
-                .with_target(error::target(&dir))
-                .with_source(e)
-            })?;
-        tracing::debug!(target: "sessionbank::disk", dir = %dir.display(), "disk store opened");
-        Ok(DiskStore {
-            inner: Arc::new(Inner {
-                db,
-                dir,
-                file,
-                max_record_bytes: self.max_record_bytes,
-                browser_idle: self.browser_idle,
-                clock: self.clock,
-                sender: Some(sender),
-                thread: Some(thread),
-            }),
-        })
-    }
-}
-
-fn open_error(dir: &Path, err: redb::DatabaseError) -> Error {
-    if matches!(err, redb::DatabaseError::DatabaseAlreadyOpen) {
-        let error = Error::new(
-            ErrorKind::Unavailable,
-            Action::Connect,
-            format!(
-                "the disk store at {} is already open by another process (or by another DiskStore \
-                 in this process); only one may have it open at a time",
-                dir.display()
-            ),
-        )
-        .with_backend(BACKEND)
-        .with_target(error::target(dir))
-        .with_source(err);
-        tracing::warn!(target: "sessionbank::disk", error = %error, "disk store error");
-        return error;
-    }
-    error::from_redb(Action::Connect, dir, err)
 }
 
 /// Characters escaped in the path of a `disk:` URL.
@@ -333,30 +265,12 @@ fn dir_from_url(url: &Url) -> Result<PathBuf> {
     Ok(PathBuf::from(path))
 }
 
-/// The opener registered under `disk`.
-pub(crate) fn open_disk(
-    url: &Url,
-    options: &mut UrlOptions,
-    common: &CommonOptions,
-) -> Result<OpenFuture> {
-    let builder = DiskStoreBuilder::from_url(url, options, common)?;
-    Ok(Box::pin(async move {
-        let store: Arc<dyn Store> = Arc::new(builder.open().await?);
-        Ok(store)
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<DiskStoreBuilder> {
-        let url = Url::parse(text).unwrap();
-        let mut options = UrlOptions::from_url(&url)?;
-        let common = CommonOptions::take_from(&mut options)?;
-        let builder = DiskStoreBuilder::from_url(&url, &mut options, &common)?;
-        options.finish("disk")?;
-        Ok(builder)
+        DiskStoreBuilder::parse(text)
     }
 
     #[test]
@@ -366,7 +280,7 @@ mod tests {
                 .max_record_bytes(777)
                 .browser_idle(Duration::from_secs(90));
             let back = parse(&builder.to_url()).unwrap();
-            assert_eq!(back.dir(), Path::new(dir), "{}", builder.to_url());
+            assert_eq!(back.get_dir(), Path::new(dir), "{}", builder.to_url());
             assert_eq!(back.max_record_bytes, 777);
             assert_eq!(back.browser_idle, Duration::from_secs(90));
         }
@@ -374,10 +288,16 @@ mod tests {
 
     #[test]
     fn paths_and_options_parse() {
-        assert_eq!(parse("disk:///srv/s").unwrap().dir(), Path::new("/srv/s"));
-        assert_eq!(parse("disk:/srv/s").unwrap().dir(), Path::new("/srv/s"));
-        assert_eq!(parse("disk:s").unwrap().dir(), Path::new("s"));
-        assert_eq!(parse("disk:./a/../b").unwrap().dir(), Path::new("./a/../b"));
+        assert_eq!(
+            parse("disk:///srv/s").unwrap().get_dir(),
+            Path::new("/srv/s")
+        );
+        assert_eq!(parse("disk:/srv/s").unwrap().get_dir(), Path::new("/srv/s"));
+        assert_eq!(parse("disk:s").unwrap().get_dir(), Path::new("s"));
+        assert_eq!(
+            parse("disk:./a/../b").unwrap().get_dir(),
+            Path::new("./a/../b")
+        );
         let b = parse("disk:s?max_record_bytes=10&browser_idle=5m").unwrap();
         assert_eq!(
             (b.max_record_bytes, b.browser_idle),
@@ -390,6 +310,7 @@ mod tests {
             "disk://",
             "disk:s#f",
             "disk:s?x=1",
+            "disk:s?max_record_bytes=2000000000",
         ] {
             let err = parse(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config, "{bad}");

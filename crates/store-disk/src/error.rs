@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use sessionbank_core::{Error, ErrorKind, Operation};
+use sessionbank_core::{Action, Error, ErrorKind, Operation};
 
 use crate::layout::DecodeError;
 
@@ -15,9 +15,13 @@ pub(crate) fn target(dir: &Path) -> String {
     dir.display().to_string()
 }
 
-/// Maps any redb error into a sessionbank error for `operation` on the store at `dir`, and logs
-/// it at warn level.
-pub(crate) fn from_redb(operation: Operation, dir: &Path, err: impl Into<redb::Error>) -> Error {
+/// Maps any redb error into a sessionbank error for `operation` (a store operation, or opening
+/// and setting up the file) on the store at `dir`, and logs it at warn level.
+pub(crate) fn from_redb(
+    operation: impl Into<Action>,
+    dir: &Path,
+    err: impl Into<redb::Error>,
+) -> Error {
     let err: redb::Error = err.into();
     let (kind, message) = match &err {
         redb::Error::Io(_) | redb::Error::PreviousIo => (

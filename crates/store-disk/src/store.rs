@@ -1,4 +1,5 @@
-//! [`DiskStore`]: the [`Store`] implementation.
+//! [`DiskStore`]: the [`Store`] implementation, and [`DiskStoreBuilder::open`], which opens the
+//! database file and starts the writer thread.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -8,15 +9,15 @@ use std::time::Duration;
 
 use redb::{Database, ReadTransaction, ReadableDatabase};
 use sessionbank_core::{
-    BackendEntry, Capabilities, Error, Operation, Page, Patch, Record, Result, SessionId,
+    Action, Capabilities, Error, ErrorKind, Operation, Page, Patch, Record, Result, SessionId,
     SharedClock, Store, Timestamp, async_trait,
 };
 use tokio::sync::oneshot;
 
-use crate::config::{DiskStoreBuilder, open_disk};
+use crate::config::{DATABASE_FILE, DiskStoreBuilder};
 use crate::error::{self, BACKEND};
-use crate::layout::{self, OWNERS, SESSIONS};
-use crate::writer::{Op, Reply, Request};
+use crate::layout::{self, EXPIRY, OWNERS, SESSIONS};
+use crate::writer::{Op, Reply, Request, Writer};
 
 /// How many expired sessions one cleanup transaction removes at most, so writers waiting behind
 /// it are not starved.
@@ -101,26 +102,6 @@ impl fmt::Debug for DiskStore {
 }
 
 impl DiskStore {
-    /// The registry entry for `disk:` URLs (options: `max_record_bytes`, plus the common
-    /// `browser_idle` and `cleanup_time`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use sessionbank_core::Registry;
-    /// use sessionbank_store_disk::DiskStore;
-    ///
-    /// let mut registry = Registry::new();
-    /// registry.register(DiskStore::REGISTRY_ENTRY);
-    /// assert_eq!(registry.known_schemes(), ["disk"]);
-    /// ```
-    pub const REGISTRY_ENTRY: BackendEntry = BackendEntry {
-        name: "disk",
-        schemes: &["disk"],
-        feature: "disk",
-        open: Some(open_disk),
-    };
-
     /// Opens (creating if missing) the store in directory `dir`, with default options.
     ///
     /// # Errors
@@ -152,10 +133,35 @@ impl DiskStore {
     /// use sessionbank_store_disk::DiskStore;
     ///
     /// let builder = DiskStore::builder("/var/lib/app/sessions").max_record_bytes(4096);
-    /// assert_eq!(builder.dir(), std::path::Path::new("/var/lib/app/sessions"));
+    /// assert_eq!(builder.get_dir(), std::path::Path::new("/var/lib/app/sessions"));
     /// ```
     pub fn builder(dir: impl Into<PathBuf>) -> DiskStoreBuilder {
         DiskStoreBuilder::new(dir.into())
+    }
+
+    /// Reads a `disk:` URL and opens the store it names: [`DiskStoreBuilder::parse`], then
+    /// [`DiskStoreBuilder::open`].
+    ///
+    /// # Errors
+    ///
+    /// As [`DiskStoreBuilder::parse`] and [`DiskStoreBuilder::open`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_store_disk::DiskStore;
+    ///
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let url = format!("disk://{}/sessions?max_record_bytes=65536", dir.path().display());
+    /// let store = DiskStore::connect(&url).await?;
+    /// assert_eq!(store.max_record_bytes(), 65536);
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// # })?;
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub async fn connect(text: &str) -> Result<Self> {
+        DiskStoreBuilder::parse(text)?.open().await
     }
 
     /// The store's directory, made absolute when the store was opened.
@@ -305,11 +311,126 @@ impl DiskStore {
 
 fn unexpected(operation: Operation, reply: Reply) -> Error {
     Error::new(
-        sessionbank_core::ErrorKind::Backend,
+        ErrorKind::Backend,
         operation,
         format!("internal error: the writer answered {reply:?}"),
     )
     .with_backend(BACKEND)
+}
+
+impl DiskStoreBuilder {
+    /// Creates the directory if missing, opens (or creates) the database file in it and starts
+    /// the writer thread.
+    ///
+    /// # Examples
+    ///
+    /// See [`DiskStoreBuilder`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Unavailable`] when the directory or file cannot be created or opened, or when
+    /// another process (or another `DiskStore` in this process) has the store open; the message
+    /// says so and the error's target is the directory. [`ErrorKind::Corrupt`] when the file is
+    /// not a database redb can read.
+    pub async fn open(self) -> Result<DiskStore> {
+        tokio::task::spawn_blocking(move || open_blocking(&self))
+            .await
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Backend,
+                    Action::Connect,
+                    "the blocking open task did not complete",
+                )
+                .with_backend(BACKEND)
+                .with_source(e)
+            })?
+    }
+}
+
+fn open_blocking(builder: &DiskStoreBuilder) -> Result<DiskStore> {
+    let given = builder.get_dir();
+    let dir = std::path::absolute(given).unwrap_or_else(|_| given.to_path_buf());
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Error::new(
+            ErrorKind::Unavailable,
+            Action::Connect,
+            "cannot create the store's directory",
+        )
+        .with_backend(BACKEND)
+        .with_target(error::target(&dir))
+        .with_source(e)
+    })?;
+    let file = dir.join(DATABASE_FILE);
+    let db = Database::builder()
+        .create(&file)
+        .map_err(|e| open_error(&dir, e))?;
+    let tx = db
+        .begin_write()
+        .map_err(|e| error::from_redb(Action::Setup, &dir, e))?;
+    {
+        let created = tx
+            .open_table(SESSIONS)
+            .and_then(|_| tx.open_table(EXPIRY))
+            .and_then(|_| tx.open_table(OWNERS));
+        created.map_err(|e| error::from_redb(Action::Setup, &dir, e))?;
+    }
+    tx.commit()
+        .map_err(|e| error::from_redb(Action::Setup, &dir, e))?;
+    let db = Arc::new(db);
+    let (sender, receiver) = mpsc::channel();
+    let writer = Writer {
+        db: db.clone(),
+        dir: dir.clone(),
+        browser_idle: builder.get_browser_idle(),
+        clock: builder.get_clock().clone(),
+        max_record_bytes: builder.get_max_record_bytes(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("sessionbank-disk-writer".into())
+        .spawn(move || writer.run(receiver))
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Unavailable,
+                Action::Connect,
+                "cannot start the writer thread",
+            )
+            .with_backend(BACKEND)
+            .with_target(error::target(&dir))
+            .with_source(e)
+        })?;
+    tracing::debug!(target: "sessionbank::disk", dir = %dir.display(), "disk store opened");
+    Ok(DiskStore {
+        inner: Arc::new(Inner {
+            db,
+            dir,
+            file,
+            max_record_bytes: builder.get_max_record_bytes(),
+            browser_idle: builder.get_browser_idle(),
+            clock: builder.get_clock().clone(),
+            sender: Some(sender),
+            thread: Some(thread),
+        }),
+    })
+}
+
+fn open_error(dir: &Path, err: redb::DatabaseError) -> Error {
+    if matches!(err, redb::DatabaseError::DatabaseAlreadyOpen) {
+        let error = Error::new(
+            ErrorKind::Unavailable,
+            Action::Connect,
+            format!(
+                "the disk store at {} is already open by another process (or by another DiskStore \
+                 in this process); only one may have it open at a time",
+                dir.display()
+            ),
+        )
+        .with_backend(BACKEND)
+        .with_target(error::target(dir))
+        .with_source(err);
+        tracing::warn!(target: "sessionbank::disk", error = %error, "disk store error");
+        return error;
+    }
+    error::from_redb(Action::Connect, dir, err)
 }
 
 impl Inner {
@@ -529,7 +650,7 @@ impl Store for DiskStore {
                         found.push((parsed, record));
                     }
                     Ok(_) => {}
-                    Err(e) if e.kind() == sessionbank_core::ErrorKind::Corrupt => {}
+                    Err(e) if e.kind() == ErrorKind::Corrupt => {}
                     Err(e) => return Err(e),
                 }
             }

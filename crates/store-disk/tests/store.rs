@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use redb::TableDefinition;
 use serde_json::json;
 use sessionbank_core::{
-    Clock, CommonOptions, ErrorKind, ManualClock, Patch, Record, Registry, SessionId, Store,
-    StoreExt, Timestamp, UrlOptions,
+    BackendEntry, Clock, ErrorKind, ManualClock, Patch, Record, Registry, SessionId, Store,
+    StoreExt, Timestamp,
 };
 use sessionbank_store_disk::{DATABASE_FILE, DiskStore, DiskStoreBuilder};
 
 fn registry() -> Registry {
     let mut registry = Registry::new();
-    registry.register(DiskStore::REGISTRY_ENTRY);
+    registry.register(BackendEntry::of::<DiskStoreBuilder>());
     registry
 }
 
@@ -63,12 +63,8 @@ async fn absolute_url_creates_the_directory_and_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relative_url_is_relative_to_the_working_directory() {
     // Parsing: a cannot-be-a-base URL keeps its path relative.
-    let url = url::Url::parse("disk:var/sessions%20dir?max_record_bytes=2048").unwrap();
-    let mut options = UrlOptions::from_url(&url).unwrap();
-    let builder =
-        DiskStoreBuilder::from_url(&url, &mut options, &CommonOptions::default()).unwrap();
-    assert_eq!(builder.dir(), Path::new("var/sessions dir"));
-    options.finish("disk").unwrap();
+    let builder = DiskStoreBuilder::parse("disk:var/sessions%20dir?max_record_bytes=2048").unwrap();
+    assert_eq!(builder.get_dir(), Path::new("var/sessions dir"));
 
     // Opening: the directory appears under the working directory (the crate's, under cargo).
     let name = format!("target-disk-test-{}", &id().as_str()[..10]);

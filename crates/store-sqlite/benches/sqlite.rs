@@ -22,8 +22,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use sessionbank_load::{LoadConfig, LoadTarget, knob, run_load};
 use sessionbank_core::{Result, SessionId, StoreHandle, Timestamp};
+use sessionbank_load::{LoadConfig, LoadTarget, knob, run_load};
 use sessionbank_store_sqlite::{SqliteStore, Synchronous};
 
 #[derive(Clone)]

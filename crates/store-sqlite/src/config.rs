@@ -1,19 +1,20 @@
-//! `sqlite:` URLs and options, and the builder that opens a [`SqliteStore`].
+//! [`SqliteStoreBuilder`]: a SQLite store's database file and options, from code or from a
+//! `sqlite:` URL. Opening it ([`SqliteStoreBuilder::open`]) lives with the store, in `store.rs`;
+//! the connections it opens, in `conn.rs`.
 
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use percent_encoding::percent_decode_str;
-use rusqlite::{Connection, OpenFlags};
-use sessionbank_core::{Action, CommonOptions, DEFAULT_BROWSER_IDLE, Error, ErrorKind, OpenFuture, Result,
-    SharedClock, Store, UrlOptions, system_clock,
+use sessionbank_core::{
+    Action, DEFAULT_BROWSER_IDLE, Error, ErrorKind, Result, SharedClock, StoreUrl, parse_builder,
+    system_clock,
 };
 use url::Url;
 
-use crate::error::{self, BACKEND};
-use crate::schema::{DEFAULT_TABLE, Statements, validate_table};
-use crate::store::{Inner, Readers, SqliteStore};
+use crate::error::BACKEND;
+use crate::schema::{DEFAULT_TABLE, validate_table};
 
 /// Default time a statement waits for another connection's lock before it fails with
 /// `Timeout`: 5 seconds.
@@ -33,6 +34,10 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// assert_eq!(sessionbank_store_sqlite::DEFAULT_READERS, 4);
 /// ```
 pub const DEFAULT_READERS: usize = 4;
+
+/// How many read connections a store may keep: 1 to 64 (the URL option `readers` and the
+/// setter alike).
+const READERS_RANGE: RangeInclusive<usize> = 1..=64;
 
 /// How hard SQLite pushes a commit to disk (`PRAGMA synchronous`).
 ///
@@ -55,7 +60,8 @@ pub enum Synchronous {
 }
 
 impl Synchronous {
-    fn as_str(self) -> &'static str {
+    /// The value of `PRAGMA synchronous`.
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Synchronous::Full => "full",
             Synchronous::Normal => "normal",
@@ -84,7 +90,10 @@ enum Location {
     Memory,
 }
 
-/// Builds a [`SqliteStore`]: the database file, and the options a `sqlite:` URL can carry.
+/// Builds a [`SqliteStore`](crate::SqliteStore): the database file, and the options a `sqlite:`
+/// URL can carry. Start from [`SqliteStore::builder`](crate::SqliteStore::builder) (or
+/// [`builder_in_memory`](crate::SqliteStore::builder_in_memory)) in code or
+/// [`SqliteStoreBuilder::parse`] for a URL, then [`open`](Self::open) it.
 ///
 /// # Examples
 ///
@@ -139,51 +148,53 @@ impl SqliteStoreBuilder {
         }
     }
 
-    /// Reads a `sqlite:` URL and its options: `sqlite:///absolute/file.db`,
-    /// `sqlite:relative.db` (relative to the working directory) or `sqlite::memory:`, with
-    /// `table`, `create`, `busy_timeout`, `readers` and `synchronous` taken from `options` and
-    /// `browser_idle` from `common`.
+    /// Reads a `sqlite:` URL: `sqlite:///absolute/file.db`, `sqlite:relative.db` (relative to
+    /// the working directory) or `sqlite::memory:`, with the options `table`, `create`,
+    /// `busy_timeout`, `readers` (1 to 64), `synchronous` and `browser_idle`.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`] for a URL with a host, without a path, with a fragment, or a
-    /// malformed option; [`ErrorKind::InvalidInput`] for a table name that is not a plain
-    /// identifier.
+    /// [`ErrorKind::Config`] for another scheme, a URL with a host, without a path, with a
+    /// fragment, a malformed or out-of-range option, or an unknown one (the registry's own
+    /// `cleanup_time` and `coalesce` included: a store opened directly runs no janitor);
+    /// [`ErrorKind::InvalidInput`] for a table name that is not a plain identifier.
     ///
     /// # Examples
     ///
     /// ```
-    /// use sessionbank_core::{CommonOptions, UrlOptions};
+    /// use sessionbank_core::ErrorKind;
     /// use sessionbank_store_sqlite::SqliteStoreBuilder;
     ///
-    /// let url = url::Url::parse("sqlite:///var/lib/app/sessions.db?table=web&create=false")?;
-    /// let mut options = UrlOptions::from_url(&url)?;
-    /// let builder = SqliteStoreBuilder::from_url(&url, &mut options, &CommonOptions::default())?;
-    /// assert_eq!(builder.path(), Some(std::path::Path::new("/var/lib/app/sessions.db")));
-    /// options.finish("sqlite")?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// let builder = SqliteStoreBuilder::parse("sqlite:///var/lib/app/sessions.db?table=web&create=false")?;
+    /// assert_eq!(builder.get_path(), Some(std::path::Path::new("/var/lib/app/sessions.db")));
+    /// assert_eq!(builder.get_table(), "web");
+    /// assert!(!builder.get_create());
+    /// let err = SqliteStoreBuilder::parse("sqlite:s.db?cleanup_time=off").unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::Config);
+    /// # Ok::<(), sessionbank_core::Error>(())
     /// ```
-    pub fn from_url(url: &Url, options: &mut UrlOptions, common: &CommonOptions) -> Result<Self> {
-        let mut builder = Self::at(location_from_url(url)?).browser_idle(common.browser_idle);
-        if let Some(table) = options.take("table") {
+    pub fn parse(text: &str) -> Result<Self> {
+        parse_builder(text)
+    }
+
+    /// Takes the database and this backend's options from `url` (what is left, the caller
+    /// rejects).
+    pub(crate) fn read_url(url: &mut StoreUrl) -> Result<Self> {
+        let mut builder = Self::at(location_from_url(url.url())?).browser_idle(url.browser_idle());
+        if let Some(table) = url.take("table") {
             validate_table(&table, Action::ParseUrl)?;
             builder.table = table;
         }
-        if let Some(create) = options.take_bool("create")? {
+        if let Some(create) = url.take_bool("create")? {
             builder.create = create;
         }
-        if let Some(timeout) = options.take_duration("busy_timeout")? {
+        if let Some(timeout) = url.take_duration("busy_timeout")? {
             builder.busy_timeout = timeout;
         }
-        if let Some(readers) = options.take_u64("readers")? {
-            if readers == 0 {
-                return Err(config_error(
-                    "the store URL option `readers` must be above zero",
-                ));
-            }
-            builder.readers = usize::try_from(readers).unwrap_or(usize::MAX).min(64);
+        if let Some(readers) = url.take_usize("readers", READERS_RANGE)? {
+            builder.readers = readers;
         }
-        if let Some(sync) = options.take("synchronous") {
+        if let Some(sync) = url.take("synchronous") {
             builder.synchronous = sync.parse()?;
         }
         Ok(builder)
@@ -229,7 +240,7 @@ impl SqliteStoreBuilder {
         self
     }
 
-    /// How many read connections to keep (default 4, at least 1). Writes share one connection
+    /// How many read connections to keep (default 4, from 1 to 64). Writes share one connection
     /// per store; an in-memory database uses that one connection for everything.
     ///
     /// # Examples
@@ -240,7 +251,7 @@ impl SqliteStoreBuilder {
     /// ```
     #[must_use]
     pub fn readers(mut self, readers: usize) -> Self {
-        self.readers = readers.clamp(1, 64);
+        self.readers = readers.clamp(*READERS_RANGE.start(), *READERS_RANGE.end());
         self
     }
 
@@ -293,128 +304,100 @@ impl SqliteStoreBuilder {
     ///
     /// # Examples
     ///
-    /// See [`SqliteStoreBuilder::from_url`].
-    pub fn path(&self) -> Option<&Path> {
+    /// See [`SqliteStoreBuilder::parse`].
+    pub fn get_path(&self) -> Option<&Path> {
         match &self.location {
             Location::File(path) => Some(path),
             Location::Memory => None,
         }
     }
 
-    /// Opens (or creates) the database file, switches it to WAL mode, creates the table and
-    /// its indexes unless `create(false)`, and opens the connections.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::InvalidInput`] for a bad table name; [`ErrorKind::Config`] when
-    /// `create(false)` and the table is missing or lacks a column; [`ErrorKind::Unavailable`]
-    /// when the file cannot be opened; [`ErrorKind::Corrupt`] when it is not a SQLite database.
+    /// The table the sessions will live in.
     ///
     /// # Examples
     ///
-    /// See [`SqliteStoreBuilder`].
-    pub async fn open(self) -> Result<SqliteStore> {
-        validate_table(&self.table, Action::Connect)?;
-        tokio::task::spawn_blocking(move || self.open_blocking())
-            .await
-            .map_err(|e| error::join_failed(Action::Connect, "sqlite", e))?
+    /// See [`SqliteStoreBuilder::parse`].
+    pub fn get_table(&self) -> &str {
+        &self.table
     }
 
-    fn target(&self) -> String {
+    /// Whether opening creates the table and its indexes when missing.
+    ///
+    /// # Examples
+    ///
+    /// See [`SqliteStoreBuilder::parse`].
+    pub fn get_create(&self) -> bool {
+        self.create
+    }
+
+    /// How long a statement will wait for another connection's lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessionbank_store_sqlite::{DEFAULT_BUSY_TIMEOUT, DEFAULT_READERS, SqliteStore, Synchronous};
+    ///
+    /// let builder = SqliteStore::builder("s.db");
+    /// assert_eq!(builder.get_busy_timeout(), DEFAULT_BUSY_TIMEOUT);
+    /// assert_eq!(builder.get_readers(), DEFAULT_READERS);
+    /// assert_eq!(builder.get_synchronous(), Synchronous::Full);
+    /// assert_eq!(builder.get_browser_idle(), sessionbank_core::DEFAULT_BROWSER_IDLE);
+    /// assert_eq!(SqliteStore::builder("s.db").readers(500).get_readers(), 64);
+    /// ```
+    pub fn get_busy_timeout(&self) -> Duration {
+        self.busy_timeout
+    }
+
+    /// How many read connections the store will keep (an in-memory database uses none).
+    ///
+    /// # Examples
+    ///
+    /// See [`SqliteStoreBuilder::get_busy_timeout`].
+    pub fn get_readers(&self) -> usize {
+        self.readers
+    }
+
+    /// `PRAGMA synchronous` for the write connection.
+    ///
+    /// # Examples
+    ///
+    /// See [`SqliteStoreBuilder::get_busy_timeout`].
+    pub fn get_synchronous(&self) -> Synchronous {
+        self.synchronous
+    }
+
+    /// How long a browser session will live after its last access.
+    ///
+    /// # Examples
+    ///
+    /// See [`SqliteStoreBuilder::get_busy_timeout`].
+    pub fn get_browser_idle(&self) -> Duration {
+        self.browser_idle
+    }
+
+    /// The clock the store will use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = sessionbank_store_sqlite::SqliteStore::builder("s.db");
+    /// assert!(builder.get_clock().now().as_millis() > 0);
+    /// ```
+    pub fn get_clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The database as errors and logs show it: `sqlite:<path>` or `sqlite::memory:`.
+    pub(crate) fn target(&self) -> String {
         match &self.location {
             Location::File(path) => format!("sqlite:{}", path.display()),
             Location::Memory => "sqlite::memory:".to_owned(),
         }
     }
-
-    fn connection(&self, target: &str, writer: bool) -> Result<Connection> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = match &self.location {
-            Location::File(path) => Connection::open_with_flags(path, flags),
-            Location::Memory => Connection::open_in_memory(),
-        }
-        .map_err(|e| error::from_sqlite(Action::Connect, target, e))?;
-        let setup = |conn: &Connection| -> rusqlite::Result<()> {
-            conn.busy_timeout(self.busy_timeout)?;
-            if writer && matches!(self.location, Location::File(_)) {
-                let mode: String =
-                    conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
-                if !mode.eq_ignore_ascii_case("wal") {
-                    tracing::warn!(target: "sessionbank::sqlite", mode, "WAL mode was refused");
-                }
-            }
-            conn.pragma_update(None, "synchronous", self.synchronous.as_str())?;
-            conn.set_prepared_statement_cache_capacity(64);
-            Ok(())
-        };
-        setup(&conn).map_err(|e| error::from_sqlite(Action::Connect, target, e))?;
-        Ok(conn)
-    }
-
-    fn open_blocking(self) -> Result<SqliteStore> {
-        let target = self.target();
-        if let Location::File(path) = &self.location
-            && let Some(parent) = path.parent()
-            && !parent.as_os_str().is_empty()
-            && !parent.exists()
-        {
-            return Err(Error::new(
-                ErrorKind::Unavailable,
-                Action::Connect,
-                "the directory of the database file does not exist",
-            )
-            .with_backend(BACKEND)
-            .with_target(target));
-        }
-        let writer = self.connection(&target, true)?;
-        let statements = Statements::new(&self.table);
-        if self.create {
-            writer
-                .execute_batch(&statements.create_table)
-                .map_err(|e| error::from_sqlite(Action::Setup, &target, e))?;
-        }
-        if let Err(e) = writer.prepare(&statements.check_table) {
-            return Err(Error::new(
-                ErrorKind::Config,
-                Action::Setup,
-                format!(
-                    "the table `{}` is missing or lacks a column (id, data, expires_at, \
-                     created_at, last_access, owner, deadline); open with create=true to create it",
-                    self.table
-                ),
-            )
-            .with_backend(BACKEND)
-            .with_target(target)
-            .with_source(e));
-        }
-        let mut readers = Vec::new();
-        if matches!(self.location, Location::File(_)) {
-            for _ in 0..self.readers {
-                readers.push(self.connection(&target, false)?);
-            }
-        }
-        tracing::debug!(target: "sessionbank::sqlite", target = %target, table = %self.table, "sqlite store opened");
-        let path = self.path().map(Path::to_path_buf);
-        Ok(SqliteStore {
-            inner: Arc::new(Inner {
-                target,
-                statements,
-                writer: Mutex::new(writer),
-                readers: Readers {
-                    idle: Mutex::new(readers),
-                    returned: Condvar::new(),
-                },
-                browser_idle: self.browser_idle,
-                clock: self.clock,
-                path,
-            }),
-        })
-    }
 }
 
-pub(crate) fn config_error(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
+fn config_error(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
     Error::new(ErrorKind::Config, Action::ParseUrl, message).with_backend(BACKEND)
 }
 
@@ -450,47 +433,29 @@ fn location_from_url(url: &Url) -> Result<Location> {
     Ok(Location::File(PathBuf::from(path)))
 }
 
-/// The opener registered under `sqlite`.
-pub(crate) fn open_sqlite(
-    url: &Url,
-    options: &mut UrlOptions,
-    common: &CommonOptions,
-) -> Result<OpenFuture> {
-    let builder = SqliteStoreBuilder::from_url(url, options, common)?;
-    Ok(Box::pin(async move {
-        let store: Arc<dyn Store> = Arc::new(builder.open().await?);
-        Ok(store)
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<SqliteStoreBuilder> {
-        let url = Url::parse(text).unwrap();
-        let mut options = UrlOptions::from_url(&url)?;
-        let common = CommonOptions::take_from(&mut options)?;
-        let builder = SqliteStoreBuilder::from_url(&url, &mut options, &common)?;
-        options.finish("sqlite")?;
-        Ok(builder)
+        SqliteStoreBuilder::parse(text)
     }
 
     #[test]
     fn paths_and_options_parse() {
         assert_eq!(
-            parse("sqlite:///srv/s.db").unwrap().path(),
+            parse("sqlite:///srv/s.db").unwrap().get_path(),
             Some(Path::new("/srv/s.db"))
         );
         assert_eq!(
-            parse("sqlite:rel/s.db").unwrap().path(),
+            parse("sqlite:rel/s.db").unwrap().get_path(),
             Some(Path::new("rel/s.db"))
         );
         assert_eq!(
-            parse("sqlite:///srv/my%20s.db").unwrap().path(),
+            parse("sqlite:///srv/my%20s.db").unwrap().get_path(),
             Some(Path::new("/srv/my s.db"))
         );
-        assert_eq!(parse("sqlite::memory:").unwrap().path(), None);
+        assert_eq!(parse("sqlite::memory:").unwrap().get_path(), None);
         let b = parse(
             "sqlite:s.db?table=web&create=no&busy_timeout=2s&readers=2&synchronous=normal&browser_idle=5m",
         )
@@ -509,6 +474,7 @@ mod tests {
             "sqlite:s.db#f",
             "sqlite:s.db?x=1",
             "sqlite:s.db?readers=0",
+            "sqlite:s.db?readers=65",
             "sqlite:s.db?synchronous=off",
             "sqlite:s.db?create=maybe",
         ] {

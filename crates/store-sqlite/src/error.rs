@@ -2,14 +2,18 @@
 //! database file as target.
 
 use rusqlite::ErrorCode;
-use sessionbank_core::{Error, ErrorKind, Operation};
+use sessionbank_core::{Action, Error, ErrorKind, Operation};
 
 /// The backend name in every error.
 pub(crate) const BACKEND: &str = "sqlite";
 
-/// Maps a rusqlite error into a sessionbank error for `operation` on the database `target`, and
-/// logs it at warn level.
-pub(crate) fn from_sqlite(operation: Operation, target: &str, err: rusqlite::Error) -> Error {
+/// Maps a rusqlite error into a sessionbank error for `operation` (a store operation, or
+/// connecting and setting up) on the database `target`, and logs it at warn level.
+pub(crate) fn from_sqlite(
+    operation: impl Into<Action>,
+    target: &str,
+    err: rusqlite::Error,
+) -> Error {
     let (kind, message) = match &err {
         rusqlite::Error::SqliteFailure(e, _) => match e.code {
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => (
@@ -74,7 +78,7 @@ pub(crate) fn encode_failed(operation: Operation, target: &str, err: serde_json:
 
 /// A blocking task failed to run (panicked, or was cancelled at shutdown).
 pub(crate) fn join_failed(
-    operation: Operation,
+    operation: impl Into<Action>,
     target: &str,
     err: tokio::task::JoinError,
 ) -> Error {

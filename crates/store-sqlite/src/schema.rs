@@ -16,7 +16,7 @@
 //! CREATE INDEX IF NOT EXISTS "sessions_owner" ON "sessions" (owner) WHERE owner IS NOT NULL;
 //! ```
 
-use sessionbank_core::{Action, Error, Operation, validate_identifier};
+use sessionbank_core::{Action, Error, validate_identifier};
 
 use crate::error::BACKEND;
 
@@ -28,9 +28,8 @@ const MAX_TABLE_LEN: usize = 54;
 
 /// Checks a table name: an ASCII letter or `_`, then letters, digits or `_`, at most 54
 /// characters. Anything else (quotes, dots, spaces, semicolons…) never reaches SQL.
-pub(crate) fn validate_table(name: &str, operation: Operation) -> Result<(), Error> {
-    validate_identifier("table", name, MAX_TABLE_LEN, operation)
-        .map_err(|e| e.with_backend(BACKEND))
+pub(crate) fn validate_table(name: &str, action: impl Into<Action>) -> Result<(), Error> {
+    validate_identifier("table", name, MAX_TABLE_LEN, action).map_err(|e| e.with_backend(BACKEND))
 }
 
 /// The columns every read selects, in this order.

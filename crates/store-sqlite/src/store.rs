@@ -1,20 +1,22 @@
-//! [`SqliteStore`]: the [`Store`] implementation.
+//! [`SqliteStore`]: the [`Store`] implementation, and [`SqliteStoreBuilder::open`], which opens
+//! the connections and sets up the table.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, named_params};
 use sessionbank_core::{
-    BackendEntry, Capabilities, Data, Error, Operation, Page, Patch, Record, Result, SessionId,
-    SharedClock, Store, Timestamp, async_trait,
+    Action, Capabilities, Data, Error, ErrorKind, Operation, Page, Patch, Record, Result,
+    SessionId, SharedClock, Store, Timestamp, async_trait,
 };
 
-use crate::config::{SqliteStoreBuilder, open_sqlite};
+use crate::config::SqliteStoreBuilder;
+use crate::conn::{self, Readers, lock};
 use crate::error::{self, BACKEND};
-use crate::schema::{Statements, key_path};
+use crate::schema::{Statements, key_path, validate_table};
 
 /// How many expired sessions one cleanup statement removes at most, so writers (in this or
 /// another process) waiting for the lock are not starved.
@@ -77,12 +79,6 @@ pub(crate) struct Inner {
     pub(crate) path: Option<PathBuf>,
 }
 
-/// The idle read connections; empty for an in-memory database (reads use the writer).
-pub(crate) struct Readers {
-    pub(crate) idle: Mutex<Vec<Connection>>,
-    pub(crate) returned: Condvar,
-}
-
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
@@ -93,32 +89,7 @@ impl fmt::Debug for SqliteStore {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 impl SqliteStore {
-    /// The registry entry for `sqlite:` URLs (feature `sqlite` of the `sessionbank` crate).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use sessionbank_core::Registry;
-    /// use sessionbank_store_sqlite::SqliteStore;
-    ///
-    /// let mut registry = Registry::new();
-    /// registry.register(SqliteStore::REGISTRY_ENTRY);
-    /// assert_eq!(registry.known_schemes(), ["sqlite"]);
-    /// ```
-    pub const REGISTRY_ENTRY: BackendEntry = BackendEntry {
-        name: BACKEND,
-        schemes: &["sqlite"],
-        feature: "sqlite",
-        open: Some(open_sqlite),
-    };
-
     /// Opens (or creates) the database file at `path` with the default options.
     ///
     /// # Errors
@@ -149,14 +120,37 @@ impl SqliteStore {
     /// use sessionbank_store_sqlite::SqliteStore;
     ///
     /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
-    /// let store = SqliteStore::in_memory().open().await?;
+    /// let store = SqliteStore::builder_in_memory().open().await?;
     /// assert_eq!(store.path(), None);
     /// # Ok::<(), sessionbank_core::Error>(())
     /// # })?;
     /// # Ok::<(), sessionbank_core::Error>(())
     /// ```
-    pub fn in_memory() -> SqliteStoreBuilder {
+    pub fn builder_in_memory() -> SqliteStoreBuilder {
         SqliteStoreBuilder::memory()
+    }
+
+    /// Reads a `sqlite:` URL and opens the store it names: [`SqliteStoreBuilder::parse`], then
+    /// [`SqliteStoreBuilder::open`].
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteStoreBuilder::parse`] and [`SqliteStoreBuilder::open`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_store_sqlite::SqliteStore;
+    ///
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = SqliteStore::connect("sqlite::memory:?table=web_sessions").await?;
+    /// assert_eq!(store.table(), "web_sessions");
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// # })?;
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub async fn connect(text: &str) -> Result<Self> {
+        SqliteStoreBuilder::parse(text)?.open().await
     }
 
     /// The table the sessions live in.
@@ -172,7 +166,7 @@ impl SqliteStore {
     ///
     /// # Examples
     ///
-    /// See [`SqliteStore::in_memory`].
+    /// See [`SqliteStore::builder_in_memory`].
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
     }
@@ -183,7 +177,7 @@ impl SqliteStore {
     ///
     /// ```
     /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
-    /// let store = sessionbank_store_sqlite::SqliteStore::in_memory().open().await?;
+    /// let store = sessionbank_store_sqlite::SqliteStore::builder_in_memory().open().await?;
     /// assert_eq!(store.browser_idle(), sessionbank_core::DEFAULT_BROWSER_IDLE);
     /// # Ok::<(), sessionbank_core::Error>(())
     /// # })?;
@@ -221,26 +215,71 @@ impl SqliteStore {
                 let conn = lock(&inner.writer);
                 return f(&conn, &inner);
             }
-            let mut idle = lock(&inner.readers.idle);
-            let conn = loop {
-                if let Some(conn) = idle.pop() {
-                    break conn;
-                }
-                idle = inner
-                    .readers
-                    .returned
-                    .wait(idle)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-            };
-            drop(idle);
-            let result = f(&conn, &inner);
-            lock(&inner.readers.idle).push(conn);
-            inner.readers.returned.notify_one();
-            result
+            inner.readers.with(|conn| f(conn, &inner))
         })
         .await
         .map_err(|e| error::join_failed(operation, &self.inner.target, e))?
     }
+}
+
+impl SqliteStoreBuilder {
+    /// Opens (or creates) the database file, switches it to WAL mode, creates the table and
+    /// its indexes unless `create(false)`, and opens the connections.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`] for a bad table name; [`ErrorKind::Config`] when
+    /// `create(false)` and the table is missing or lacks a column; [`ErrorKind::Unavailable`]
+    /// when the file cannot be opened; [`ErrorKind::Corrupt`] when it is not a SQLite database.
+    ///
+    /// # Examples
+    ///
+    /// See [`SqliteStoreBuilder`].
+    pub async fn open(self) -> Result<SqliteStore> {
+        validate_table(self.get_table(), Action::Connect)?;
+        tokio::task::spawn_blocking(move || open_blocking(&self))
+            .await
+            .map_err(|e| error::join_failed(Action::Connect, "sqlite", e))?
+    }
+}
+
+fn open_blocking(builder: &SqliteStoreBuilder) -> Result<SqliteStore> {
+    let target = builder.target();
+    conn::check_directory(builder, &target)?;
+    let writer = conn::open(builder, &target, true)?;
+    let table = builder.get_table();
+    let statements = Statements::new(table);
+    if builder.get_create() {
+        writer
+            .execute_batch(&statements.create_table)
+            .map_err(|e| error::from_sqlite(Action::Setup, &target, e))?;
+    }
+    if let Err(e) = writer.prepare(&statements.check_table) {
+        return Err(Error::new(
+            ErrorKind::Config,
+            Action::Setup,
+            format!(
+                "the table `{table}` is missing or lacks a column (id, data, expires_at, \
+                 created_at, last_access, owner, deadline); open with create=true to create it",
+            ),
+        )
+        .with_backend(BACKEND)
+        .with_target(target)
+        .with_source(e));
+    }
+    let readers = Readers::open(builder, &target)?;
+    tracing::debug!(target: "sessionbank::sqlite", target = %target, table = %table, "sqlite store opened");
+    Ok(SqliteStore {
+        inner: Arc::new(Inner {
+            target,
+            statements,
+            writer: Mutex::new(writer),
+            readers,
+            browser_idle: builder.get_browser_idle(),
+            clock: builder.get_clock().clone(),
+            path: builder.get_path().map(Path::to_path_buf),
+        }),
+    })
 }
 
 impl Inner {

@@ -9,8 +9,10 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use serde_json::json;
-use sessionbank_core::{Patch, Record, Registry, SessionId, Store, StoreHandle, Timestamp};
-use sessionbank_store_sqlite::SqliteStore;
+use sessionbank_core::{
+    BackendEntry, Patch, Record, Registry, SessionId, Store, StoreHandle, Timestamp,
+};
+use sessionbank_store_sqlite::{SqliteStore, SqliteStoreBuilder};
 use sessionbank_testkit::{Conformance, Namespace};
 
 /// Set (to a database file) when this binary runs as a child writer.
@@ -176,7 +178,7 @@ fn main() -> ExitCode {
         })
         .backend("sqlite_by_url", |ns: Namespace| async move {
             let mut registry = Registry::new();
-            registry.register(SqliteStore::REGISTRY_ENTRY);
+            registry.register(BackendEntry::of::<SqliteStoreBuilder>());
             let url = format!(
                 "sqlite://{}/s.db?table={}&synchronous=normal&cleanup_time=off",
                 ns.dir.display(),
@@ -185,7 +187,9 @@ fn main() -> ExitCode {
             registry.connect(&url).await
         })
         .backend("sqlite_memory", |_ns: Namespace| async move {
-            Ok(StoreHandle::new(SqliteStore::in_memory().open().await?))
+            Ok(StoreHandle::new(
+                SqliteStore::builder_in_memory().open().await?,
+            ))
         })
         .with_tests([processes_test()])
         .run();
