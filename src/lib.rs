@@ -18,22 +18,71 @@ pub use sessionbank_actix as actix;
 #[cfg(feature = "http")]
 pub use sessionbank_http as http;
 
-/// The entry for a backend behind a cargo feature: the backend crate's own entry when the feature
-/// is on, otherwise one with the same name and schemes and no opener, so connecting names the
-/// feature to enable.
+/// The web core every adapter is glue over: the shared settings, a request's session from
+/// its cookie to its response headers (`sessionbank-web`).
+pub use sessionbank_web as web;
+
+/// One row of the backend table: the backend's name, its URL schemes and the cargo feature
+/// that compiles it in. Expands to the backend's own entry ([`BackendEntry::of`]) when the
+/// feature is on, otherwise to [`BackendEntry::compiled_out`] with the same name and schemes,
+/// so connecting names the feature to enable.
 macro_rules! backend {
-    ($feature:literal, $name:literal, [$($scheme:literal),+], $entry:path) => {{
+    ($feature:literal, $name:literal, [$($scheme:literal),+], $builder:path) => {{
         #[cfg(feature = $feature)]
-        let entry = $entry;
+        let entry = BackendEntry::of::<$builder>();
         #[cfg(not(feature = $feature))]
-        let entry = BackendEntry {
-            name: $name,
-            schemes: &[$($scheme),+],
-            feature: $feature,
-            open: None,
-        };
-        entry
+        let entry = BackendEntry::compiled_out($name, &[$($scheme),+], $feature);
+        (entry, &[$($scheme),+] as &'static [&'static str])
     }};
+}
+
+/// The backend table, each row with the schemes as written here (for a compiled-in backend
+/// the entry carries the backend's own `SCHEMES`; a test checks the two agree).
+fn backend_table() -> [(BackendEntry, &'static [&'static str]); 7] {
+    [
+        backend!(
+            "disk",
+            "disk",
+            ["disk"],
+            sessionbank_store_disk::DiskStoreBuilder
+        ),
+        backend!(
+            "sqlite",
+            "sqlite",
+            ["sqlite"],
+            sessionbank_store_sqlite::SqliteStoreBuilder
+        ),
+        backend!(
+            "postgres",
+            "postgres",
+            ["postgres", "postgresql"],
+            sessionbank_store_postgres::PostgresStoreBuilder
+        ),
+        backend!(
+            "mysql",
+            "mysql",
+            ["mysql", "mariadb"],
+            sessionbank_store_mysql::MySqlStoreBuilder
+        ),
+        backend!(
+            "redis",
+            "redis",
+            ["redis", "rediss", "redis+sentinel", "redis+cluster"],
+            sessionbank_store_redis::RedisStoreBuilder
+        ),
+        backend!(
+            "memcached",
+            "memcached",
+            ["memcached"],
+            sessionbank_store_memcached::MemcachedStoreBuilder
+        ),
+        backend!(
+            "mongodb",
+            "mongodb",
+            ["mongodb", "mongodb+srv"],
+            sessionbank_store_mongodb::MongoStoreBuilder
+        ),
+    ]
 }
 
 /// The default registry: every backend this build of sessionbank knows, compiled in or not
@@ -60,50 +109,7 @@ macro_rules! backend {
 /// ```
 pub fn registry() -> Registry {
     let mut registry = Registry::with_memory();
-    for entry in [
-        backend!(
-            "disk",
-            "disk",
-            ["disk"],
-            sessionbank_store_disk::DiskStore::REGISTRY_ENTRY
-        ),
-        backend!(
-            "sqlite",
-            "sqlite",
-            ["sqlite"],
-            sessionbank_store_sqlite::SqliteStore::REGISTRY_ENTRY
-        ),
-        backend!(
-            "postgres",
-            "postgres",
-            ["postgres", "postgresql"],
-            sessionbank_store_postgres::PostgresStore::REGISTRY_ENTRY
-        ),
-        backend!(
-            "mysql",
-            "mysql",
-            ["mysql", "mariadb"],
-            sessionbank_store_mysql::MySqlStore::REGISTRY_ENTRY
-        ),
-        backend!(
-            "redis",
-            "redis",
-            ["redis", "rediss", "redis+sentinel", "redis+cluster"],
-            sessionbank_store_redis::RedisStore::REGISTRY_ENTRY
-        ),
-        backend!(
-            "memcached",
-            "memcached",
-            ["memcached"],
-            sessionbank_store_memcached::MemcachedStore::REGISTRY_ENTRY
-        ),
-        backend!(
-            "mongodb",
-            "mongodb",
-            ["mongodb", "mongodb+srv"],
-            sessionbank_store_mongodb::MongoStore::REGISTRY_ENTRY
-        ),
-    ] {
+    for (entry, _) in backend_table() {
         registry.register(entry);
     }
     registry
@@ -136,4 +142,26 @@ pub fn registry() -> Registry {
 /// ```
 pub async fn connect(url: &str) -> Result<StoreHandle> {
     registry().connect(url).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table's schemes (what a build without the backend answers to) are the backend's
+    /// own `SCHEMES` (what a build with it answers to), and its names are the backends' names.
+    #[test]
+    fn table_agrees_with_every_compiled_in_backend() {
+        let mut compiled_in = 0;
+        for (entry, written) in backend_table() {
+            if entry.is_compiled_in() {
+                compiled_in += 1;
+                assert_eq!(entry.schemes(), written, "backend {}", entry.name());
+            }
+        }
+        assert!(
+            compiled_in >= 1,
+            "the default build compiles in the disk store"
+        );
+    }
 }

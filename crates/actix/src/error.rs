@@ -1,7 +1,5 @@
 //! Errors with a fixed status and a body that never carries error text.
 
-use std::fmt;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
@@ -22,16 +20,9 @@ pub const SESSION_MIDDLEWARE_MISSING_BODY: &str =
 /// let response = SessionMiddlewareMissing.error_response();
 /// assert_eq!(response.status(), 500);
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, thiserror::Error)]
+#[error("the Session extractor was used on a route without SessionMiddleware")]
 pub struct SessionMiddlewareMissing;
-
-impl fmt::Display for SessionMiddlewareMissing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the Session extractor was used on a route without SessionMiddleware")
-    }
-}
-
-impl std::error::Error for SessionMiddlewareMissing {}
 
 impl ResponseError for SessionMiddlewareMissing {
     fn status_code(&self) -> StatusCode {
@@ -62,8 +53,9 @@ impl ResponseError for SessionMiddlewareMissing {
 /// assert_eq!(err.inner().kind(), ErrorKind::Unavailable);
 /// assert_eq!(err.error_response().status(), 500);
 /// ```
-#[derive(Debug)]
-pub struct SessionError(sessionbank_core::Error);
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SessionError(#[from] sessionbank_core::Error);
 
 impl SessionError {
     /// The underlying error.
@@ -77,36 +69,13 @@ impl SessionError {
     }
 }
 
-impl From<sessionbank_core::Error> for SessionError {
-    fn from(e: sessionbank_core::Error) -> Self {
-        Self(e)
-    }
-}
-
-impl fmt::Display for SessionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for SessionError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
 impl ResponseError for SessionError {
     fn status_code(&self) -> StatusCode {
         StatusCode::INTERNAL_SERVER_ERROR
     }
 
     fn error_response(&self) -> HttpResponse {
-        tracing::error!(
-            error = %self.0.chain(),
-            kind = %self.0.kind(),
-            backend = self.0.backend(),
-            "session operation failed; answering 500"
-        );
+        sessionbank_web::log_failure(&self.0, "session operation failed");
         HttpResponse::InternalServerError().finish()
     }
 }

@@ -72,21 +72,20 @@
 //! # }).unwrap();
 //! ```
 
-mod config;
 mod error;
 mod extractor;
-mod future;
 mod middleware;
+mod response;
 mod service;
 
 pub use error::{SESSION_MIDDLEWARE_MISSING_BODY, SessionError, SessionMiddlewareMissing};
 pub use extractor::{Session, SessionExt};
-pub use future::ResponseFuture;
 pub use middleware::SessionMiddleware;
+pub use response::{ActixResponse, ResponseFuture};
 pub use service::SessionService;
 
-pub use sessionbank_cookie::{
-    CookieConfig, HeaderConfig, Key, KeyRing, Transport, cookie::SameSite,
-};
+pub use sessionbank_core::SessionHandle;
 pub use sessionbank_core::session::Outcome;
-pub use sessionbank_core::{ExpiryPolicy, SessionHandle};
+pub use sessionbank_web::{
+    CookieConfig, ExpiryPolicy, HeaderConfig, Key, KeyRing, SameSite, SessionConfig, Transport,
+};

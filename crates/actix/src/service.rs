@@ -7,11 +7,10 @@ use std::task::{Context, Poll};
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::{Error, HttpMessage};
-use sessionbank_core::SessionHandle;
+use sessionbank_web::{RequestSession, SessionConfig};
 
-use crate::config::SessionConfig;
 use crate::extractor::Session;
-use crate::future::{Finish, ResponseFuture};
+use crate::response::ResponseFuture;
 
 /// Middleware service that gives each request a [`Session`] and writes it back afterwards.
 /// Built by [`SessionMiddleware`](crate::SessionMiddleware); see there for what it does.
@@ -62,28 +61,14 @@ where
     }
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let config = &self.config;
-        let headers = request
+        let values = request
             .headers()
-            .get_all(config.transport.request_header())
+            .get_all(self.config.transport.request_header())
             .filter_map(|value| value.to_str().ok());
-        let incoming = match config.transport.read(headers, &config.keys) {
-            Ok(verified) => verified,
-            Err(rejection) => {
-                tracing::debug!(%rejection, "session cookie or token rejected; starting a fresh session");
-                None
-            }
-        };
-        let handle = SessionHandle::new(
-            config.store.clone(),
-            config.policy,
-            config.clock.clone(),
-            incoming.map(|v| v.id),
-        );
+        let session = RequestSession::start(&self.config, values);
         request
             .extensions_mut()
-            .insert(Session::new(handle.clone()));
-        let finish = Finish::new(handle, config.clone(), incoming);
-        ResponseFuture::new(self.inner.call(request), finish)
+            .insert(Session::new(session.handle().clone()));
+        ResponseFuture::new(self.inner.call(request), session)
     }
 }

@@ -14,7 +14,8 @@
 //!   in a response header (`x-session-token`) when it changes; an empty value there means
 //!   "forget your token". [`Transport`] is either of the two, as the web adapters hold it.
 //!
-//! This crate knows nothing about stores or HTTP frameworks.
+//! This crate only signs and parses: it knows nothing about stores or HTTP frameworks (saving a
+//! session and choosing the response headers is `sessionbank-web`'s job).
 //!
 //! # Examples
 //!
@@ -74,7 +75,6 @@ mod express;
 mod format;
 mod key;
 mod keygrip;
-mod response;
 mod transport;
 
 pub use config::{CookieConfig, DEFAULT_COOKIE_NAME};
@@ -85,7 +85,6 @@ pub use format::{
 };
 pub use key::{GENERATED_KEY_LEN, Key, KeyRing, MIN_KEY_LEN};
 pub use keygrip::{KeygripAlgorithm, KeygripFormat};
-pub use response::SessionResponse;
 pub use transport::{
     AUTHORIZATION_HEADER, BEARER_SCHEME, DEFAULT_RESPONSE_HEADER, HeaderConfig, ResponseHeader,
     Transport,

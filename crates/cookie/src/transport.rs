@@ -251,8 +251,7 @@ fn header_name(name: &str) -> Result<String> {
     Ok(name.to_ascii_lowercase())
 }
 
-/// One header of a response, as [`Transport::issue`], [`Transport::revoke`] and
-/// [`SessionResponse::save`](crate::SessionResponse::save) return them: `set-cookie` with the
+/// One header of a response, as [`Transport::issue`] and [`Transport::revoke`] return them: `set-cookie` with the
 /// cookie's text, or the [`HeaderConfig`]'s response header with the token (or an empty value,
 /// "forget your token"). Its `Debug` shows the value's length only.
 ///

@@ -17,12 +17,7 @@ use sessionbank_core::Error;
 /// assert!(response.body().is_empty());
 /// ```
 pub fn error_response<B: Default>(error: &Error) -> Response<B> {
-    tracing::error!(
-        error = %error.chain(),
-        kind = %error.kind(),
-        backend = error.backend(),
-        "session operation failed; answering 500"
-    );
+    sessionbank_web::log_failure(error, "session operation failed");
     let mut response = Response::new(B::default());
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     response

@@ -74,9 +74,9 @@ pub use error::error_response;
 pub use session::{BROWSER_COOKIE_KEY, Session, is_reserved_key};
 pub use sessions::Sessions;
 
-pub use sessionbank_cookie::{
-    CookieConfig, ExpressFormat, HeaderConfig, Key, KeyRing, KeygripFormat, NativeFormat,
-    Transport, cookie::SameSite,
-};
+pub use sessionbank_cookie::{ExpressFormat, KeygripFormat, NativeFormat};
+pub use sessionbank_core::SessionHandle;
 pub use sessionbank_core::session::Outcome;
-pub use sessionbank_core::{ExpiryPolicy, SessionHandle};
+pub use sessionbank_web::{
+    CookieConfig, ExpiryPolicy, HeaderConfig, Key, KeyRing, SameSite, SessionConfig, Transport,
+};

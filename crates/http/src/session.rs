@@ -5,15 +5,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use http::{HeaderName, HeaderValue, Response};
+use http::Response;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use sessionbank_cookie::{SessionResponse, Verified};
-use sessionbank_core::{Action, Data, Error, ErrorKind, Operation, Result, SessionHandle, SessionId, StoreHandle,
+use sessionbank_core::{
+    Action, Data, Error, ErrorKind, Operation, Result, SessionHandle, SessionId, StoreHandle,
 };
-
-use crate::sessions::Config;
+use sessionbank_web::{RequestSession, append_http};
 
 /// The data key under which [`Session::expire`] records that the session's cookie is a
 /// browser-session cookie, so that later responses keep it one. Reserved (see
@@ -100,22 +99,14 @@ fn check_key(key: &str, operation: Operation) -> Result<()> {
 /// ```
 #[derive(Clone)]
 pub struct Session {
-    handle: SessionHandle,
-    config: Arc<Config>,
-    incoming: Option<Verified>,
+    request: RequestSession,
     expire: Arc<AtomicBool>,
 }
 
 impl Session {
-    pub(crate) fn new(
-        handle: SessionHandle,
-        config: Arc<Config>,
-        incoming: Option<Verified>,
-    ) -> Self {
+    pub(crate) fn new(request: RequestSession) -> Self {
         Self {
-            handle,
-            config,
-            incoming,
+            request,
             expire: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -167,7 +158,7 @@ impl Session {
             check_key(key, Operation::Set)?;
         }
         for (key, value) in map {
-            self.handle.insert(&key, value).await?;
+            self.request.handle().insert(&key, value).await?;
         }
         Ok(())
     }
@@ -180,7 +171,7 @@ impl Session {
     /// session fails.
     pub async fn get(&self, key: &str) -> Result<Option<Value>> {
         check_key(key, Operation::Get)?;
-        self.handle.get_value(key).await
+        self.request.handle().get_value(key).await
     }
 
     /// The value under `key`, deserialized into `T`.
@@ -206,7 +197,7 @@ impl Session {
     /// ```
     pub async fn get_as<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         check_key(key, Operation::Get)?;
-        self.handle.get(key).await
+        self.request.handle().get(key).await
     }
 
     /// Every key and value of the session (the reserved keys left out); empty for a new one.
@@ -215,7 +206,7 @@ impl Session {
     ///
     /// The store's error when loading the session fails.
     pub async fn get_all(&self) -> Result<Data> {
-        let mut data = self.handle.data().await?;
+        let mut data = self.request.handle().data().await?;
         if data.keys().any(|k| is_reserved_key(k)) {
             data.retain(|k, _| !is_reserved_key(k));
         }
@@ -252,7 +243,7 @@ impl Session {
         }
         let mut removed = 0;
         for key in keys {
-            if self.handle.remove(key.as_ref()).await?.is_some() {
+            if self.request.handle().remove(key.as_ref()).await?.is_some() {
                 removed += 1;
             }
         }
@@ -268,7 +259,7 @@ impl Session {
     /// The store's error when deleting fails.
     pub async fn end(&self) -> Result<()> {
         self.expire.store(false, Ordering::Relaxed);
-        self.handle.destroy().await
+        self.request.handle().destroy().await
     }
 
     /// Makes the session cookie a browser-session cookie (no `Max-Age`, no `Expires`: gone
@@ -292,7 +283,7 @@ impl Session {
     ///
     /// The store's error when loading or renaming fails.
     pub async fn cycle_id(&self) -> Result<()> {
-        self.handle.cycle_id().await
+        self.request.handle().cycle_id().await
     }
 
     /// The session's id: `None` while the session is new and unsaved, or after `end`.
@@ -301,24 +292,24 @@ impl Session {
     ///
     /// The store's error when loading the session fails.
     pub async fn id(&self) -> Result<Option<SessionId>> {
-        self.handle.id().await
+        self.request.handle().id().await
     }
 
     /// Whether the session was loaded (or started) yet.
     pub fn is_loaded(&self) -> bool {
-        self.handle.is_loaded()
+        self.request.handle().is_loaded()
     }
 
     /// The store the session lives in.
     pub fn store(&self) -> &StoreHandle {
-        self.handle.store()
+        self.request.handle().store()
     }
 
     /// The core handle, for everything else: owner, record, typed `insert`, `clear`.
     /// Changes made through it are saved by [`commit`](Self::commit) too (and bypass the
     /// reserved-key check).
     pub fn handle(&self) -> &SessionHandle {
-        &self.handle
+        self.request.handle()
     }
 
     /// Saves what this request changed ([`SessionHandle::finish`]) and appends the
@@ -358,50 +349,30 @@ impl Session {
     /// # }).unwrap();
     /// ```
     pub async fn commit<B>(self, response: &mut Response<B>) -> Result<()> {
-        let session_headers = self.finish().await?;
-        let headers = response.headers_mut();
-        for (name, value) in session_headers {
-            headers.append(name, value);
-        }
-        Ok(())
-    }
-
-    /// Saves the session and returns the headers to append (`Set-Cookie`, or the token's), as
-    /// the tower layer does, plus `expire()`.
-    async fn finish(&self) -> Result<Vec<(HeaderName, HeaderValue)>> {
         let expire_now = self.expire.load(Ordering::Relaxed);
+        let handle = self.request.handle();
         if expire_now {
-            let exists = self.handle.record().await?.is_some();
-            if exists || !self.handle.data().await?.is_empty() {
-                self.handle.insert(BROWSER_COOKIE_KEY, true).await?;
+            let exists = handle.record().await?.is_some();
+            if exists || !handle.data().await?.is_empty() {
+                handle.insert(BROWSER_COOKIE_KEY, true).await?;
             }
         }
         let browser = expire_now
-            || (self.handle.is_loaded()
-                && self.handle.get_value(BROWSER_COOKIE_KEY).await? == Some(Value::Bool(true)));
-        let config = &self.config;
-        let headers = SessionResponse::new(
-            &self.handle,
-            &config.transport,
-            &config.keys,
-            &*config.clock,
-            self.incoming,
-        )
-        .browser_cookie(browser, expire_now)
-        .save()
-        .await?;
-        headers
-            .iter()
-            .map(|header| header.to_parts(HeaderName::from_bytes, HeaderValue::from_str))
-            .collect()
+            || (handle.is_loaded()
+                && handle.get_value(BROWSER_COOKIE_KEY).await? == Some(Value::Bool(true)));
+        let headers = self
+            .request
+            .browser_cookie(browser, expire_now)
+            .finish()
+            .await?;
+        append_http(response.headers_mut(), &headers)
     }
 }
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
-            .field("handle", &self.handle)
-            .field("incoming", &self.incoming.map(|_| "<redacted>"))
+            .field("request", &self.request)
             .field("expire", &self.expire.load(Ordering::Relaxed))
             .finish()
     }

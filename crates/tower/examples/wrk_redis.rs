@@ -58,12 +58,12 @@ use axum::routing::get;
 use http::HeaderMap;
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
-use sessionbank_cookie::{CookieConfig, KeyRing};
 use sessionbank_core::Registry;
 use sessionbank_store_redis::RedisStore;
 use sessionbank_testkit::servers::ProcessCpu;
 use sessionbank_testkit::servers::redis::RedisServer;
 use sessionbank_testkit::servers::require_program;
+use sessionbank_tower::{CookieConfig, KeyRing};
 use sessionbank_tower::{Session, SessionError, SessionLayer};
 
 /// wrk's arguments for every run.

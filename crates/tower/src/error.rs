@@ -1,7 +1,5 @@
 //! Rejections and errors, each with a fixed status and a body that never carries error text.
 
-use std::fmt;
-
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
@@ -22,16 +20,9 @@ pub const SESSION_LAYER_MISSING_BODY: &str =
 /// let response = SessionLayerMissing.into_response();
 /// assert_eq!(response.status(), 500);
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, thiserror::Error)]
+#[error("the Session extractor was used on a route without SessionLayer")]
 pub struct SessionLayerMissing;
-
-impl fmt::Display for SessionLayerMissing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the Session extractor was used on a route without SessionLayer")
-    }
-}
-
-impl std::error::Error for SessionLayerMissing {}
 
 impl IntoResponse for SessionLayerMissing {
     fn into_response(self) -> Response {
@@ -60,8 +51,9 @@ impl IntoResponse for SessionLayerMissing {
 /// assert_eq!(err.inner().kind(), ErrorKind::Unavailable);
 /// assert_eq!(err.into_response().status(), 500);
 /// ```
-#[derive(Debug)]
-pub struct SessionError(sessionbank_core::Error);
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SessionError(#[from] sessionbank_core::Error);
 
 impl SessionError {
     /// The underlying error.
@@ -75,32 +67,9 @@ impl SessionError {
     }
 }
 
-impl From<sessionbank_core::Error> for SessionError {
-    fn from(e: sessionbank_core::Error) -> Self {
-        Self(e)
-    }
-}
-
-impl fmt::Display for SessionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for SessionError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
-    }
-}
-
 impl IntoResponse for SessionError {
     fn into_response(self) -> Response {
-        tracing::error!(
-            error = %self.0.chain(),
-            kind = %self.0.kind(),
-            backend = self.0.backend(),
-            "session operation failed; answering 500"
-        );
+        sessionbank_web::log_failure(&self.0, "session operation failed");
         StatusCode::INTERNAL_SERVER_ERROR.into_response()
     }
 }

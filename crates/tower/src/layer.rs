@@ -2,11 +2,9 @@
 
 use std::sync::Arc;
 
-use sessionbank_cookie::{CookieConfig, HeaderConfig, KeyRing, Transport};
-use sessionbank_core::{ExpiryPolicy, SharedClock, StoreHandle, system_clock};
+use sessionbank_web::SessionConfig;
 use tower_layer::Layer;
 
-use crate::config::SessionConfig;
 use crate::service::SessionService;
 
 /// A tower [`Layer`] that gives every request a lazy session, and sets or clears the signed
@@ -25,8 +23,10 @@ use crate::service::SessionService;
 /// A store error while saving becomes a `500 Internal Server Error` with an empty body; the
 /// error is logged with `tracing`, never sent to the client.
 ///
-/// Defaults: [`CookieConfig::default`] (cookie `id`, `Secure`, `HttpOnly`, `SameSite=Lax`),
-/// [`ExpiryPolicy::default`], the system clock.
+/// Defaults: [`CookieConfig::default`](crate::CookieConfig::default) (cookie `id`, `Secure`,
+/// `HttpOnly`, `SameSite=Lax`), [`ExpiryPolicy::default`](crate::ExpiryPolicy::default), the
+/// system clock. The constructor and setters are the same on every sessionbank adapter
+/// ([`sessionbank_web::session_settings!`]).
 ///
 /// # Examples
 ///
@@ -47,99 +47,7 @@ pub struct SessionLayer {
     config: Arc<SessionConfig>,
 }
 
-impl SessionLayer {
-    /// A layer over `store`, signing cookies with `keys`.
-    pub fn new(store: StoreHandle, keys: KeyRing) -> Self {
-        Self {
-            config: Arc::new(SessionConfig {
-                store,
-                keys,
-                transport: Transport::default(),
-                policy: ExpiryPolicy::default(),
-                clock: system_clock(),
-            }),
-        }
-    }
-
-    /// Sends the session in a cookie with this name, attributes and format (the default
-    /// transport).
-    #[must_use]
-    pub fn with_cookie(mut self, cookie: CookieConfig) -> Self {
-        Arc::make_mut(&mut self.config).transport = Transport::Cookie(cookie);
-        self
-    }
-
-    /// Sends the session as a token in headers instead of a cookie, for API clients.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use axum::{Router, routing::get};
-    /// use sessionbank_tower::{HeaderConfig, KeyRing, SessionLayer};
-    /// use sessionbank_core::{MemoryStore, StoreHandle};
-    ///
-    /// // `Authorization: Bearer TOKEN` in, `x-session-token: TOKEN` out.
-    /// let layer = SessionLayer::new(StoreHandle::new(MemoryStore::new()), KeyRing::generate()?)
-    ///     .with_header(HeaderConfig::bearer());
-    /// let app: Router = Router::new().route("/", get(|| async { "hi" })).layer(layer);
-    /// # Ok::<(), sessionbank_core::Error>(())
-    /// ```
-    #[must_use]
-    pub fn with_header(mut self, header: HeaderConfig) -> Self {
-        Arc::make_mut(&mut self.config).transport = Transport::Header(header);
-        self
-    }
-
-    /// Sets how the session travels: a [`CookieConfig`] or a [`HeaderConfig`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use sessionbank_tower::{CookieConfig, HeaderConfig, KeyRing, SessionLayer, Transport};
-    /// use sessionbank_core::{MemoryStore, StoreHandle};
-    ///
-    /// let api = HeaderConfig::custom("x-api-session")?;
-    /// let transport: Transport = if std::env::var_os("USE_COOKIES").is_some() {
-    ///     CookieConfig::new().into()
-    /// } else {
-    ///     api.into()
-    /// };
-    /// let _ = SessionLayer::new(StoreHandle::new(MemoryStore::new()), KeyRing::generate()?).with_transport(transport);
-    /// # Ok::<(), sessionbank_core::Error>(())
-    /// ```
-    #[must_use]
-    pub fn with_transport(mut self, transport: impl Into<Transport>) -> Self {
-        Arc::make_mut(&mut self.config).transport = transport.into();
-        self
-    }
-
-    /// Sets the expiry policy.
-    #[must_use]
-    pub fn with_policy(mut self, policy: ExpiryPolicy) -> Self {
-        Arc::make_mut(&mut self.config).policy = policy;
-        self
-    }
-
-    /// Sets the clock (a [`ManualClock`](sessionbank_core::ManualClock) in tests). Use the same
-    /// clock for the store where it takes one.
-    #[must_use]
-    pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        Arc::make_mut(&mut self.config).clock = clock;
-        self
-    }
-
-    /// Replaces the key ring (after a rotation, say).
-    #[must_use]
-    pub fn with_keys(mut self, keys: KeyRing) -> Self {
-        Arc::make_mut(&mut self.config).keys = keys;
-        self
-    }
-
-    /// The store sessions live in.
-    pub fn store(&self) -> &StoreHandle {
-        &self.config.store
-    }
-}
+sessionbank_web::session_settings!(SessionLayer, "sessionbank_tower");
 
 impl<S> Layer<S> for SessionLayer {
     type Service = SessionService<S>;

@@ -64,21 +64,18 @@
 //! # }).unwrap();
 //! ```
 
-mod config;
 mod error;
 mod extractor;
-mod future;
 mod layer;
 mod service;
 
 pub use error::{SESSION_LAYER_MISSING_BODY, SessionError, SessionLayerMissing};
 pub use extractor::Session;
-pub use future::ResponseFuture;
 pub use layer::SessionLayer;
-pub use service::SessionService;
+pub use service::{ResponseFuture, SessionService};
 
-pub use sessionbank_cookie::{
-    CookieConfig, HeaderConfig, Key, KeyRing, Transport, cookie::SameSite,
-};
+pub use sessionbank_core::SessionHandle;
 pub use sessionbank_core::session::Outcome;
-pub use sessionbank_core::{ExpiryPolicy, SessionHandle};
+pub use sessionbank_web::{
+    CookieConfig, ExpiryPolicy, HeaderConfig, Key, KeyRing, SameSite, SessionConfig, Transport,
+};

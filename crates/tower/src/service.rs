@@ -4,12 +4,35 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use sessionbank_core::SessionHandle;
+use sessionbank_web::{HttpResponse, RequestSession, SessionConfig};
 use tower_service::Service;
 
-use crate::config::SessionConfig;
 use crate::extractor::Session;
-use crate::future::{Finish, ResponseFuture};
+
+/// The response future of [`SessionService`]: the inner service's future, then (only when the
+/// handler touched the session or the cookie needs re-signing) saving the session and setting
+/// `Set-Cookie`; a failed save answers a bare 500.
+///
+/// # Examples
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use sessionbank_tower::{KeyRing, SessionLayer};
+/// use sessionbank_core::{MemoryStore, StoreHandle};
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let service = ServiceBuilder::new()
+///     .layer(SessionLayer::new(StoreHandle::new(MemoryStore::new()), KeyRing::generate()?))
+///     .service(service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(String::new())) }));
+/// let response = service.oneshot(Request::new(())).await.unwrap();
+/// assert!(response.headers().get("set-cookie").is_none());
+/// # Ok::<(), sessionbank_core::Error>(())
+/// # })?;
+/// # Ok::<(), sessionbank_core::Error>(())
+/// ```
+pub type ResponseFuture<F, B> = sessionbank_web::ResponseFuture<F, HttpResponse<B>>;
 
 /// Middleware that gives each request a [`Session`] and writes it back afterwards. Built by
 /// [`SessionLayer`](crate::SessionLayer); see there for what it does.
@@ -56,29 +79,15 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let config = &self.config;
-        let headers = request
+        let values = request
             .headers()
-            .get_all(config.transport.request_header())
+            .get_all(self.config.transport.request_header())
             .iter()
             .filter_map(|value| value.to_str().ok());
-        let incoming = match config.transport.read(headers, &config.keys) {
-            Ok(verified) => verified,
-            Err(rejection) => {
-                tracing::debug!(%rejection, "session cookie or token rejected; starting a fresh session");
-                None
-            }
-        };
-        let handle = SessionHandle::new(
-            config.store.clone(),
-            config.policy,
-            config.clock.clone(),
-            incoming.map(|v| v.id),
-        );
+        let session = RequestSession::start(&self.config, values);
         request
             .extensions_mut()
-            .insert(Session::new(handle.clone()));
-        let finish = Finish::new(handle, self.config.clone(), incoming);
-        ResponseFuture::new(self.inner.call(request), finish)
+            .insert(Session::new(session.handle().clone()));
+        ResponseFuture::new(self.inner.call(request), session)
     }
 }

@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use sessionbank_cookie::Key;
-use sessionbank_core::{CommonOptions, UrlOptions};
+use sessionbank_core::{FromStoreUrl, StoreUrl};
 use sessionbank_store_disk::DiskStoreBuilder;
-use url::Url;
 
 /// The name of the key file inside a disk store's folder, beside the store's own
 /// `sessions.redb`.
@@ -38,14 +37,14 @@ pub(crate) fn default_key_file(store_url: &str) -> PathBuf {
 
 /// The folder of a `disk:` store URL, read exactly as the disk store reads it.
 fn disk_dir(store_url: &str) -> Option<PathBuf> {
-    let url = Url::parse(store_url).ok()?;
+    let mut url = StoreUrl::parse(store_url).ok()?;
     if url.scheme() != "disk" {
         return None;
     }
-    let mut options = UrlOptions::from_url(&url).ok()?;
-    let common = CommonOptions::take_from(&mut options).ok()?;
-    let builder = DiskStoreBuilder::from_url(&url, &mut options, &common).ok()?;
-    Some(builder.dir().to_path_buf())
+    // The registry's own options (`cleanup_time`, `coalesce`) stay in `url`, unread: only the
+    // directory matters here.
+    let builder = DiskStoreBuilder::from_url(&mut url).ok()?;
+    Some(builder.get_dir().to_path_buf())
 }
 
 fn parse_key(text: &str, origin: &str) -> anyhow::Result<Key> {
