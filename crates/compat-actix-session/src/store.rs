@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration as Ttl;
 use serde_json::Value;
-use sessionbank_core::{Action, Data, Error, ErrorKind, Operation, Patch, Record, SessionId, SharedClock, StoreHandle,
+use sessionbank_core::{
+    Action, Data, Error, ErrorKind, Operation, Patch, Record, SessionId, SharedClock, StoreHandle,
     Timestamp, system_clock,
 };
 
@@ -29,7 +30,7 @@ const ID_ATTEMPTS: usize = 3;
 /// | TTL | `expires_at` = now + TTL |
 /// | `load` | `get`; a key that is not a valid `SessionId` is `Ok(None)` (a fresh session) |
 /// | `save` | `create` under a fresh id |
-/// | `update` | `get`, then one atomic `update` that sets the changed keys, removes the dropped ones and moves the expiry (the stored state becomes the given state). If the session vanished (destroyed or expired meanwhile: `Gone`), it is not brought back: the state is saved under a fresh key, which actix-session then sends, as its own Redis store does |
+/// | `update` | `get`, then one atomic `update` that sets the changed keys, removes the dropped ones and moves the expiry (the stored state becomes the given state). If the session vanished (destroyed or expired meanwhile: `Gone`, e.g. a logout or "log out everywhere" racing this request), nothing is written and the old, now dead key is returned: the logout wins, and the browser's next request loads no session (actix-session's `SessionStore` cannot clear the cookie; it re-sends whatever key `update` returns) |
 /// | `update_ttl` | `touch`; a vanished session is left alone (`Ok`) |
 /// | `delete` | `destroy` (idempotent) |
 ///
@@ -206,17 +207,15 @@ impl SessionStore for SessionbankStore {
             .replace(&session_key, &data, ttl)
             .await
             .map_err(|e| UpdateError::Other(e.into()))?;
-        if replaced {
-            return Ok(session_key);
+        if !replaced {
+            // The session vanished since actix-session loaded it (a logout racing this
+            // request): the logout wins. Nothing is written, neither under the old key nor a
+            // new one, and the dead key loads as no session from now on.
+            tracing::debug!(
+                "the session to update is gone (destroyed or expired meanwhile); nothing written"
+            );
         }
-        // The session vanished since actix-session loaded it: never bring it back under the
-        // old key; save the state as a new session, whose key actix-session then sends.
-        tracing::debug!("the session to update is gone; saving the state under a fresh key");
-        let id = self
-            .create(data, ttl)
-            .await
-            .map_err(|e| UpdateError::Other(e.into()))?;
-        key_of(&id).map_err(UpdateError::Other)
+        Ok(session_key)
     }
 
     async fn update_ttl(&self, session_key: &SessionKey, ttl: &Ttl) -> anyhow::Result<()> {

@@ -1,7 +1,9 @@
 //! [`TowerSessionsStore`]: `tower_sessions::SessionStore` over a sessionbank [`StoreHandle`].
 
 use async_trait::async_trait;
-use sessionbank_core::{DEFAULT_BROWSER_IDLE, Data, ErrorKind, Record, StoreHandle, Timestamp};
+use sessionbank_core::{
+    DEFAULT_BROWSER_IDLE, Data, ErrorKind, Patch, Record, StoreHandle, Timestamp,
+};
 use time::OffsetDateTime;
 use tower_sessions_core::session::{Id, Record as TowerRecord};
 use tower_sessions_core::session_store::{self, ExpiredDeletion, SessionStore};
@@ -25,13 +27,16 @@ const CREATE_ATTEMPTS: usize = 4;
 /// - **Record**: `data` (a map of JSON values) becomes the record's top-level keys, so other
 ///   sessionbank adapters and Node apps sharing the store see the same keys; `expiry_date`
 ///   becomes `expires_at`, truncated to whole milliseconds (sessionbank's precision).
-///   tower-sessions has no creation time: `created_at` is the time of the last `create` or
-///   `save` (`save` replaces the whole record, as tower-sessions' contract asks), and no owner
-///   is set.
+///   tower-sessions has no creation time: `created_at` is the time of `create`, kept by every
+///   `save` (so an absolute timeout counts from the session's start), and no owner is set.
 /// - **create**: the sessionbank `create` (insert only); when the id is taken it draws a new
 ///   one from the OS random source and writes it into the record, as tower-sessions' contract
 ///   asks of stores.
-/// - **save**: `set` (an upsert); **load**: `get`, which never returns an expired record;
+/// - **save**: `get`, then one atomic `update` that makes the stored data the record's (sets
+///   the changed keys, removes the dropped ones, moves the expiry). It never inserts: when the
+///   session is gone (destroyed by a logout or "log out everywhere" racing this request, or
+///   expired), nothing is written and the session stays gone; its cookie loads as no session.
+///   **load**: `get`, which never returns an expired record;
 ///   **delete**: `destroy` (idempotent). [`ExpiredDeletion::delete_expired`] is `cleanup`.
 /// - **Errors** become `session_store::Error::Backend` with sessionbank's message (which
 ///   never carries a session id); time out of range becomes `Encode`/`Decode`.
@@ -156,11 +161,32 @@ impl SessionStore for TowerSessionsStore {
     }
 
     async fn save(&self, record: &TowerRecord) -> session_store::Result<()> {
-        let ours = to_record(record)?;
-        self.store
-            .set(&session_id_for(&record.id), &ours)
-            .await
-            .map_err(|e| backend_error(&e))
+        let id = session_id_for(&record.id);
+        let Some(stored) = self.store.get(&id).await.map_err(|e| backend_error(&e))? else {
+            tracing::debug!("the session to save is gone (destroyed or expired); nothing written");
+            return Ok(());
+        };
+        let mut patch = Patch::new().expire_at(Some(to_timestamp(record.expiry_date)?));
+        for (key, value) in &record.data {
+            if stored.data.get(key) != Some(value) {
+                patch.set.insert(key.clone(), value.clone());
+            }
+        }
+        patch.unset = stored
+            .data
+            .keys()
+            .filter(|key| !record.data.contains_key(*key))
+            .cloned()
+            .collect();
+        match self.store.update(&id, &patch).await {
+            Err(e) if e.kind() == ErrorKind::Gone => {
+                tracing::debug!(
+                    "the session to save is gone (destroyed or expired); nothing written"
+                );
+                Ok(())
+            }
+            result => result.map_err(|e| backend_error(&e)),
+        }
     }
 
     async fn load(&self, session_id: &Id) -> session_store::Result<Option<TowerRecord>> {

@@ -98,7 +98,12 @@ async fn save_replaces_the_record_and_load_reads_it_back() {
     let mut rec = record(id, "a", 1.into(), expiry);
     rec.data
         .insert("b".into(), serde_json::json!({"nested": [1, 2]}));
-    tower.save(&rec).await.unwrap(); // save works for a new id too (upsert)
+    tower.save(&rec).await.unwrap(); // never inserts: a save of an unknown id writes nothing
+    assert!(tower.load(&id).await.unwrap().is_none());
+    let mut created = rec.clone();
+    tower.create(&mut created).await.unwrap();
+    let id = created.id;
+    rec.id = id;
     let loaded = tower.load(&id).await.unwrap().unwrap();
     assert_eq!(loaded.id, id);
     assert_eq!(loaded.data, rec.data);
@@ -120,6 +125,39 @@ async fn save_replaces_the_record_and_load_reads_it_back() {
     tower.delete(&id).await.unwrap(); // idempotent
 }
 
+/// A save racing a logout (the request loaded the session, another destroyed it, then this
+/// one saves) writes nothing: the session stays gone. And a save keeps the session's creation
+/// time, so an absolute timeout counts from its start.
+#[tokio::test]
+async fn save_never_brings_a_destroyed_session_back_and_keeps_created() {
+    let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+    let store = StoreHandle::new(
+        MemoryStore::builder()
+            .clock(Arc::new(clock.clone()))
+            .build(),
+    );
+    let tower = TowerSessionsStore::new(store.clone());
+    let expiry = OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let mut rec = record(Id::default(), "user", "ada".into(), expiry);
+    tower.create(&mut rec).await.unwrap();
+    let ours = session_id_for(&rec.id);
+    let created = store.get(&ours).await.unwrap().unwrap().created_at;
+
+    clock.advance(Duration::from_secs(30));
+    rec.data.insert("cart".into(), "full".into());
+    tower.save(&rec).await.unwrap();
+    let saved = store.get(&ours).await.unwrap().unwrap();
+    assert_eq!(saved.created_at, created, "save keeps the creation time");
+    assert_eq!(saved.data["cart"], "full");
+
+    // The request in flight loaded `rec`; a logout destroys the session; then it saves.
+    let loaded = tower.load(&rec.id).await.unwrap().unwrap();
+    tower.delete(&rec.id).await.unwrap();
+    tower.save(&loaded).await.unwrap();
+    assert!(store.get(&ours).await.unwrap().is_none(), "not resurrected");
+    assert_eq!(store.length().await.unwrap(), 0, "nothing written anywhere");
+}
+
 #[tokio::test]
 async fn an_expired_record_loads_as_none_and_delete_expired_removes_it() {
     let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
@@ -132,14 +170,17 @@ async fn an_expired_record_loads_as_none_and_delete_expired_removes_it() {
     let now = Timestamp::from_millis(1_700_000_000_000);
     let (id, untouched, live) = (Id::default(), Id::default(), Id::default());
     let soon = at(now + Duration::from_secs(60));
-    tower.save(&record(id, "a", 1.into(), soon)).await.unwrap();
     tower
-        .save(&record(untouched, "a", 1.into(), soon))
+        .create(&mut record(id, "a", 1.into(), soon))
+        .await
+        .unwrap();
+    tower
+        .create(&mut record(untouched, "a", 1.into(), soon))
         .await
         .unwrap();
     let later = at(now + Duration::from_secs(3600));
     tower
-        .save(&record(live, "a", 1.into(), later))
+        .create(&mut record(live, "a", 1.into(), later))
         .await
         .unwrap();
     assert!(tower.load(&id).await.unwrap().is_some());
