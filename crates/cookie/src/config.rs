@@ -168,6 +168,11 @@ impl CookieConfig {
         self
     }
 
+    /// Whether the cookie format signs with short legacy secrets (the Node formats).
+    pub(crate) fn accepts_legacy_keys(&self) -> bool {
+        self.format.accepts_legacy_keys()
+    }
+
     /// Sets the signing format (default [`NativeFormat`]).
     #[must_use]
     pub fn format(mut self, format: impl CookieFormat + 'static) -> Self {

@@ -99,6 +99,10 @@ impl CookieFormat for ExpressFormat {
         first_verified(cookies.get_all(name), |value| Self::verify_one(value, keys))
     }
 
+    fn accepts_legacy_keys(&self) -> bool {
+        true
+    }
+
     fn cookie_names(&self, name: &str) -> Vec<String> {
         vec![name.to_owned()]
     }

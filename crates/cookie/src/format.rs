@@ -247,6 +247,12 @@ pub trait CookieFormat: Send + Sync + fmt::Debug {
 
     /// Every cookie name the format writes for `name` (what a removal must clear).
     fn cookie_names(&self, name: &str) -> Vec<String>;
+
+    /// Whether this format may sign with short [legacy](crate::Key::is_legacy) secrets: only
+    /// the Node formats, whose apps dictate the secret. `false` unless a format says so.
+    fn accepts_legacy_keys(&self) -> bool {
+        false
+    }
 }
 
 /// sessionbank's own format: one cookie whose value is `ID.SIG`, where `SIG` is the unpadded
@@ -335,8 +341,9 @@ pub(crate) fn verify_native(
     let mut tag = [0u8; 33];
     let tag = decode_tag(sig_text, true, &mut tag)?;
     let parts: [&[u8]; 3] = [context.as_bytes(), b"=", id_text.as_bytes()];
+    // A short legacy secret never verifies a native value: it could be guessed.
     let key_index = keys
-        .find(|key| key.verify_hmac_sha256(&parts, tag))
+        .find(|key| !key.is_legacy() && key.verify_hmac_sha256(&parts, tag))
         .ok_or(Rejection::BadSignature)?;
     Ok(Verified { id, key_index })
 }

@@ -96,8 +96,11 @@ impl Key {
     /// apps configure them, so a Rust service can verify and sign the cookies those apps use.
     ///
     /// Only for the [`ExpressFormat`](crate::ExpressFormat) and
-    /// [`KeygripFormat`](crate::KeygripFormat): short secrets are as weak as they look. New
-    /// deployments use [`Key::generate`].
+    /// [`KeygripFormat`](crate::KeygripFormat): short secrets are as weak as they look. A
+    /// secret shorter than [`MIN_KEY_LEN`] is a [legacy](Key::is_legacy) key, which the native
+    /// format and header tokens never sign or verify with
+    /// ([`Transport::check_keys`](crate::Transport::check_keys) says why). New deployments use
+    /// [`Key::generate`].
     ///
     /// # Errors
     ///
@@ -168,6 +171,23 @@ impl Key {
     /// The raw secret, for signing formats that need another MAC (Keygrip's HMAC-SHA1).
     pub fn expose_secret(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// Whether this key is a short legacy secret ([`Key::from_legacy_secret`] with fewer than
+    /// [`MIN_KEY_LEN`] bytes): usable for the Express and Koa formats, whose Node apps dictate
+    /// the secret, and refused by sessionbank's own format and header tokens.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_cookie::Key;
+    ///
+    /// assert!(Key::from_legacy_secret("keyboard cat")?.is_legacy());
+    /// assert!(!Key::generate()?.is_legacy());
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub fn is_legacy(&self) -> bool {
+        self.bytes.len() < MIN_KEY_LEN
     }
 
     /// A key of `bytes` (whose length the constructors checked), with its keyed HMAC-SHA256.

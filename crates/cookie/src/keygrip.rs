@@ -117,6 +117,10 @@ impl CookieFormat for KeygripFormat {
         })
     }
 
+    fn accepts_legacy_keys(&self) -> bool {
+        true
+    }
+
     fn cookie_names(&self, name: &str) -> Vec<String> {
         vec![name.to_owned(), Self::sig_name(name)]
     }

@@ -603,3 +603,40 @@ fn transport_issues_and_revokes_per_kind() {
     );
     assert!(header.as_header().is_some() && header.as_cookie().is_none());
 }
+
+/// A short legacy secret (fine for the Node formats) never signs or verifies sessionbank's own
+/// cookies or tokens: a value made with one is rejected, and the transport check names the key.
+#[test]
+fn legacy_secrets_are_refused_by_the_native_format_and_tokens() {
+    let legacy = KeyRing::new(Key::from_legacy_secret("s").unwrap());
+    let id = SessionId::generate().unwrap();
+    let value = value_for("id", &id, &legacy);
+    assert_eq!(
+        decode("id", &format!("id={value}"), &legacy),
+        Err(Rejection::BadSignature),
+        "a native value signed with a one-byte secret must not verify"
+    );
+    let header = Transport::from(HeaderConfig::bearer());
+    let token = header.issue(&id, None, Timestamp::now(), &legacy).remove(0);
+    let bearer = format!("Bearer {}", token.value);
+    assert!(header.read([bearer.as_str()], &legacy).is_err());
+
+    for transport in [Transport::default(), header] {
+        let err = transport.check_keys(&legacy).unwrap_err();
+        assert_eq!(err.kind(), sessionbank_core::ErrorKind::Config);
+        assert!(err.to_string().contains("key number 1"), "{err}");
+        assert!(err.to_string().contains("1 bytes"), "{err}");
+    }
+    // The Node formats keep their short secrets; a strong key in a ring with a legacy one
+    // still makes the ring unfit for native cookies.
+    for format in [
+        Transport::from(CookieConfig::new().format(ExpressFormat)),
+        Transport::from(CookieConfig::new().format(KeygripFormat::new())),
+    ] {
+        assert!(format.check_keys(&legacy).is_ok());
+    }
+    let mut mixed = KeyRing::generate().unwrap();
+    mixed.rotate(Key::from_legacy_secret("short").unwrap());
+    assert!(Transport::default().check_keys(&mixed).is_err());
+    assert!(!mixed.keys()[1].is_legacy());
+}

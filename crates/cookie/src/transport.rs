@@ -469,6 +469,61 @@ impl Transport {
         }
     }
 
+    /// Checks that `keys` suit this transport: sessionbank's own cookie format and header
+    /// tokens need every key to have at least [`MIN_KEY_LEN`](crate::MIN_KEY_LEN) bytes of key
+    /// material; short [legacy](crate::Key::is_legacy) secrets are for the Express and Koa
+    /// formats only. The web core runs this before it signs anything.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] naming the first short key (its position in the ring, newest
+    /// first, and its length) and what to use instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_cookie::{CookieConfig, ExpressFormat, Key, KeyRing, Transport};
+    ///
+    /// let legacy = KeyRing::new(Key::from_legacy_secret("keyboard cat")?);
+    /// assert!(Transport::default().check_keys(&legacy).is_err());
+    /// let express = Transport::from(CookieConfig::new().format(ExpressFormat));
+    /// assert!(express.check_keys(&legacy).is_ok());
+    /// assert!(Transport::default().check_keys(&KeyRing::generate()?).is_ok());
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub fn check_keys(&self, keys: &KeyRing) -> Result<()> {
+        let (accepts_legacy, what) = match self {
+            Transport::Cookie(config) => (
+                config.accepts_legacy_keys(),
+                "sessionbank's native cookie format",
+            ),
+            Transport::Header(_) => (false, "header tokens"),
+        };
+        if accepts_legacy {
+            return Ok(());
+        }
+        let short = keys
+            .keys()
+            .iter()
+            .enumerate()
+            .find(|(_, key)| key.is_legacy());
+        match short {
+            None => Ok(()),
+            Some((index, key)) => Err(Error::new(
+                ErrorKind::Config,
+                Action::Cookie,
+                format!(
+                    "key number {} of the ring has {} bytes; {what} needs at least {} bytes of \
+                     key material (Key::generate or Key::from_base64); short secrets \
+                     (Key::from_legacy_secret) are only for the Express and Koa cookie formats",
+                    index + 1,
+                    key.expose_secret().len(),
+                    crate::MIN_KEY_LEN
+                ),
+            )),
+        }
+    }
+
     /// The response headers that make the client drop the session: removal cookies
     /// ([`CookieConfig::removal_cookies`]), or the response header with an **empty value**,
     /// which tells an API client to forget its token.

@@ -130,7 +130,11 @@ impl RequestSession {
     ///
     /// # Errors
     ///
-    /// The store's error from saving (other than `Gone`, which clears the cookie instead).
+    /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) when the key ring holds a
+    /// short legacy secret and the transport is not a Node format
+    /// ([`Transport::check_keys`](sessionbank_cookie::Transport::check_keys)); nothing is
+    /// written then. Otherwise the store's error from saving (other than `Gone`, which clears
+    /// the cookie instead).
     ///
     /// # Cancel safety
     ///
@@ -141,6 +145,9 @@ impl RequestSession {
             return Ok(Vec::new());
         }
         let config = &*self.config;
+        // Before anything is written or signed: a native cookie or token signed with a short
+        // legacy secret could be forged.
+        config.transport.check_keys(&config.keys)?;
         let outcome = self.handle.finish().await?;
         let resign = self.needs_resign();
         let persistent = config.transport.is_persistent() && !self.browser_cookie;
