@@ -2,6 +2,7 @@
 
 use std::collections::{BinaryHeap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -57,6 +58,12 @@ struct Inner {
     /// stale ids are checked against `sessions` on read and pruned.
     owners: DashMap<String, HashSet<SessionId, Hasher>, Hasher>,
     max_entries: Option<usize>,
+    /// With `max_entries`: a lower bound (in ms) of every stored record's deadline. While the
+    /// clock is before it nothing has expired, so a store at capacity refuses an insert at once
+    /// instead of scanning every entry for expired ones.
+    next_expiry: AtomicI64,
+    /// How many full scans for expired entries ran (`cleanup`, or an insert at capacity).
+    sweeps: AtomicU64,
     browser_idle: Duration,
     clock: SharedClock,
 }
@@ -74,6 +81,8 @@ impl MemoryStore {
                 sessions: DashMap::with_hasher(Hasher::default()),
                 owners: DashMap::with_hasher(Hasher::default()),
                 max_entries,
+                next_expiry: AtomicI64::new(i64::MAX),
+                sweeps: AtomicU64::new(0),
                 browser_idle,
                 clock,
             }),
@@ -132,6 +141,21 @@ impl MemoryStore {
         }
     }
 
+    /// Lowers the bound of stored deadlines to this record's (only a store with
+    /// `max_entries` keeps the bound).
+    fn note_deadline(&self, record: &Record) {
+        if self.inner.max_entries.is_some() {
+            let deadline = record.deadline(self.inner.browser_idle).as_millis();
+            self.inner
+                .next_expiry
+                .fetch_min(deadline, Ordering::Relaxed);
+        }
+    }
+
+    /// At capacity, an insert scans for expired entries only when one may have expired (the
+    /// clock passed the lowest deadline noted since the last scan); otherwise it is refused at
+    /// once. So a store full of live sessions answers in O(1), and each scan frees every
+    /// session expired since the previous one.
     fn check_capacity(&self, operation: Operation) -> Result<()> {
         let Some(max) = self.inner.max_entries else {
             return Ok(());
@@ -139,9 +163,11 @@ impl MemoryStore {
         if self.inner.sessions.len() <= max {
             return Ok(());
         }
-        self.remove_expired();
-        if self.inner.sessions.len() <= max {
-            return Ok(());
+        if self.now().as_millis() >= self.inner.next_expiry.load(Ordering::Relaxed) {
+            self.remove_expired();
+            if self.inner.sessions.len() <= max {
+                return Ok(());
+            }
         }
         Err(Error::new(
             ErrorKind::Unavailable,
@@ -155,8 +181,12 @@ impl MemoryStore {
         let now = self.now();
         let mut removed = 0u64;
         let mut orphaned = Vec::new();
+        self.inner.sweeps.fetch_add(1, Ordering::Relaxed);
+        // Rebuilt from the survivors; writes during the scan lower it themselves.
+        self.inner.next_expiry.store(i64::MAX, Ordering::Relaxed);
         self.inner.sessions.retain(|id, record| {
             if self.live(record, now) {
+                self.note_deadline(record);
                 return true;
             }
             removed += 1;
@@ -182,11 +212,13 @@ impl MemoryStore {
                     return Err(Error::already_exists(operation).with_backend("memory"));
                 }
                 let old_owner = existing.get().owner.clone();
+                self.note_deadline(record);
                 existing.insert(record.clone());
                 self.reindex(*id, old_owner.as_deref(), record.owner.as_deref());
                 return Ok(());
             }
             Entry::Vacant(slot) => {
+                self.note_deadline(record);
                 slot.insert(record.clone());
                 if let Some(owner) = &record.owner {
                     self.index_owner(*id, owner);
@@ -224,6 +256,7 @@ impl MemoryStore {
             Entry::Occupied(mut entry) if self.live(entry.get(), now) => {
                 let old_owner = entry.get().owner.clone();
                 change(entry.get_mut(), now);
+                self.note_deadline(entry.get());
                 let new_owner = entry.get().owner.clone();
                 self.reindex(*id, old_owner.as_deref(), new_owner.as_deref());
                 Ok(())
@@ -453,5 +486,64 @@ impl Store for MemoryStore {
             }
         }
         Ok(destroyed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::time::ManualClock;
+
+    /// A store at capacity with only live sessions refuses inserts without scanning its
+    /// entries each time; once sessions expire, one scan frees them all.
+    #[tokio::test]
+    async fn at_capacity_refusals_do_not_scan_and_expiry_frees_room() {
+        let clock = ManualClock::new(Timestamp::from_millis(1_700_000_000_000));
+        let store = MemoryStore::builder()
+            .max_entries(100)
+            .clock(Arc::new(clock.clone()))
+            .build();
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let record = |secs| Record::new(now).expiring_at(now + Duration::from_secs(secs));
+        for _ in 0..100 {
+            store
+                .create(&SessionId::generate().unwrap(), &record(60))
+                .await
+                .unwrap();
+        }
+        for _ in 0..1000 {
+            let err = store
+                .create(&SessionId::generate().unwrap(), &record(60))
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Unavailable);
+        }
+        assert_eq!(store.length().await.unwrap(), 100);
+        assert_eq!(
+            store.inner.sweeps.load(Ordering::Relaxed),
+            0,
+            "nothing can have expired: no scan"
+        );
+
+        clock.advance(Duration::from_secs(61));
+        store
+            .create(&SessionId::generate().unwrap(), &record(3600))
+            .await
+            .unwrap();
+        for _ in 0..99 {
+            store
+                .create(&SessionId::generate().unwrap(), &record(3600))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store.inner.sweeps.load(Ordering::Relaxed),
+            1,
+            "one scan freed all 100"
+        );
+        assert_eq!(store.length().await.unwrap(), 100);
     }
 }
