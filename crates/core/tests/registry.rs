@@ -218,3 +218,26 @@ fn numbers_and_durations_out_of_range_are_config_errors_naming_the_option() {
         assert!(err.to_string().contains(needle), "{url}: {err}");
     }
 }
+
+/// `cleanup_time=580000000000y` once panicked inside the janitor (cleanup then silently never
+/// ran again); now every duration is bounded, and the registry's own options say so by name.
+#[tokio::test]
+async fn registry_durations_out_of_range_are_config_errors_not_janitor_panics() {
+    let registry = Registry::with_memory();
+    for (url, needle) in [
+        ("memory://?cleanup_time=580000000000y", "cleanup_time"),
+        (
+            "memory://?cleanup_time=18446744073709551615ms",
+            "cleanup_time",
+        ),
+    ] {
+        let err = registry.connect(url).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{url}");
+        assert!(err.to_string().contains(needle), "{url}: {err}");
+    }
+    let store = registry
+        .connect("memory://?cleanup_time=99y")
+        .await
+        .unwrap();
+    assert_eq!(store.backend(), "memory");
+}
