@@ -30,7 +30,7 @@ pub mod session;
 mod store;
 mod time;
 
-pub use coalesce::Coalescing;
+pub use coalesce::{Coalescing, DEFAULT_MAX_WAITERS};
 pub use error::{Action, Error, ErrorKind, Operation, Result};
 pub use expiry::{DEFAULT_BROWSER_IDLE, ExpiryPolicy};
 pub use id::{SESSION_ID_LEN, SessionId};

@@ -64,27 +64,55 @@ pub(super) struct Shared {
     /// A lane of a session is here while one of its calls is in flight; its list holds the
     /// calls that arrived meanwhile. Sharded: sessions in different shards never contend.
     pub(super) in_flight: DashMap<(SessionId, Lane), Vec<Waiter>>,
+    /// How many calls may wait behind the one in flight, per session and lane.
+    pub(super) max_waiters: usize,
+}
+
+/// What a call found on its session's lane.
+pub(super) enum Joined<T> {
+    /// Nothing in flight: this call runs, and answers the calls that queue behind it.
+    Lead,
+    /// A call is in flight: this one waits for the answer.
+    Wait(oneshot::Receiver<Result<T>>),
+    /// A call is in flight and `max_waiters` already wait: refused at once.
+    Full,
 }
 
 impl Shared {
-    /// Joins the lane's call in flight (`Some`: wait on it), or marks the lane in flight
-    /// (`None`: the caller runs its call itself). `waiter` makes the waiting entry.
+    /// Joins the lane's call in flight ([`Joined::Wait`]), is refused when too many already
+    /// wait ([`Joined::Full`]), or marks the lane in flight
+    /// ([`Joined::Lead`]: the caller runs its call itself). `waiter` makes the waiting entry.
     pub(super) fn join<T>(
         &self,
         key: (SessionId, Lane),
         waiter: impl FnOnce(oneshot::Sender<Result<T>>) -> Waiter,
-    ) -> Option<oneshot::Receiver<Result<T>>> {
+    ) -> Joined<T> {
         match self.in_flight.entry(key) {
+            Entry::Occupied(waiting) if waiting.get().len() >= self.max_waiters => Joined::Full,
             Entry::Occupied(mut waiting) => {
                 let (done, result) = oneshot::channel();
                 waiting.get_mut().push(waiter(done));
-                Some(result)
+                Joined::Wait(result)
             }
             Entry::Vacant(lane) => {
                 lane.insert(Vec::new());
-                None
+                Joined::Lead
             }
         }
+    }
+
+    /// The error of a call refused because too many calls of its session already wait.
+    pub(super) fn full<T>(&self, operation: Operation) -> Result<T> {
+        Err(Error::new(
+            ErrorKind::Unavailable,
+            operation,
+            format!(
+                "{} calls of this session already wait behind the one in flight; refusing more \
+                 until it answers",
+                self.max_waiters
+            ),
+        )
+        .with_backend(self.inner.backend()))
     }
 
     /// The calls that arrived while the lane's last call was in flight; when there are none, the

@@ -14,7 +14,12 @@ use crate::time::Timestamp;
 
 mod lanes;
 
-use lanes::{Change, InFlight, Lane, Shared, Waiter, dropped};
+use lanes::{Change, InFlight, Joined, Lane, Shared, Waiter, dropped};
+
+/// How many calls of one session may wait behind the one in flight, per lane, unless
+/// [`Coalescing::with_max_waiters`] says otherwise. More get `Unavailable` at once, so a stuck
+/// backend call cannot pile up unbounded memory behind it.
+pub const DEFAULT_MAX_WAITERS: usize = 1024;
 
 /// A [`Store`] wrapper that shares concurrent reads of one session and merges
 /// concurrent updates of it into one write (group commit).
@@ -89,7 +94,56 @@ impl Coalescing {
             shared: Arc::new(Shared {
                 inner,
                 in_flight: DashMap::new(),
+                max_waiters: DEFAULT_MAX_WAITERS,
             }),
+        }
+    }
+
+    /// Wraps `inner`, letting at most `max` calls of one session wait behind the one in flight
+    /// (per lane: reads and writes); the next ones fail at once with
+    /// [`ErrorKind::Unavailable`](crate::ErrorKind::Unavailable). `0` makes every call that
+    /// meets one in flight fail that way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sessionbank_core::{Coalescing, MemoryStore};
+    ///
+    /// let store = Coalescing::with_max_waiters(Arc::new(MemoryStore::new()), 64);
+    /// assert_eq!(store.max_waiters(), 64);
+    /// ```
+    pub fn with_max_waiters(inner: Arc<dyn Store>, max: usize) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                inner,
+                in_flight: DashMap::new(),
+                max_waiters: max,
+            }),
+        }
+    }
+
+    /// How many calls of one session may wait behind the one in flight, per lane.
+    pub fn max_waiters(&self) -> usize {
+        self.shared.max_waiters
+    }
+
+    /// The answer of a call that found another in flight (`None`: it leads, and runs itself).
+    fn follow<T: Send + 'static>(
+        &self,
+        joined: Joined<T>,
+        operation: Operation,
+    ) -> Option<futures::future::BoxFuture<'static, Result<T>>> {
+        let backend = self.shared.inner.backend();
+        match joined {
+            Joined::Lead => None,
+            Joined::Full => {
+                let refused = self.shared.full(operation);
+                Some(Box::pin(async move { refused }))
+            }
+            Joined::Wait(result) => Some(Box::pin(async move {
+                result.await.unwrap_or_else(|_| dropped(operation, backend))
+            })),
         }
     }
 
@@ -119,10 +173,8 @@ impl Store for Coalescing {
 
     async fn get(&self, id: &SessionId) -> Result<Option<Record>> {
         let key = (*id, Lane::Get);
-        if let Some(result) = self.shared.join(key, Waiter::Get) {
-            return result
-                .await
-                .unwrap_or_else(|_| dropped(Operation::Get, self.backend()));
+        if let Some(answer) = self.follow(self.shared.join(key, Waiter::Get), Operation::Get) {
+            return answer.await;
         }
         let _in_flight = InFlight {
             shared: &self.shared,
@@ -141,12 +193,11 @@ impl Store for Coalescing {
 
     async fn update(&self, id: &SessionId, patch: &Patch) -> Result<()> {
         let key = (*id, Lane::Write);
-        if let Some(result) = self.shared.join(key, |done| {
+        let joined = self.shared.join(key, |done| {
             Waiter::Write(Change::Update(patch.clone()), done)
-        }) {
-            return result
-                .await
-                .unwrap_or_else(|_| dropped(Operation::Update, self.backend()));
+        });
+        if let Some(answer) = self.follow(joined, Operation::Update) {
+            return answer.await;
         }
         let _in_flight = InFlight {
             shared: &self.shared,
@@ -157,13 +208,11 @@ impl Store for Coalescing {
 
     async fn touch(&self, id: &SessionId, expires_at: Option<Timestamp>) -> Result<()> {
         let key = (*id, Lane::Write);
-        if let Some(result) = self
+        let joined = self
             .shared
-            .join(key, |done| Waiter::Write(Change::Touch(expires_at), done))
-        {
-            return result
-                .await
-                .unwrap_or_else(|_| dropped(Operation::Touch, self.backend()));
+            .join(key, |done| Waiter::Write(Change::Touch(expires_at), done));
+        if let Some(answer) = self.follow(joined, Operation::Touch) {
+            return answer.await;
         }
         let _in_flight = InFlight {
             shared: &self.shared,

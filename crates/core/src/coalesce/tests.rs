@@ -126,9 +126,13 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(DEFAULT_MAX_WAITERS).await
+}
+
+async fn fixture_with(max_waiters: usize) -> Fixture {
     let id = SessionId::generate().unwrap();
     let gated = Gated::new(id);
-    let store = Arc::new(Coalescing::new(gated.clone()));
+    let store = Arc::new(Coalescing::with_max_waiters(gated.clone(), max_waiters));
     let now = Timestamp::now();
     store
         .create(
@@ -473,4 +477,38 @@ async fn other_sessions_and_the_other_lane_do_not_wait() {
     for task in tasks {
         task.await.unwrap().unwrap();
     }
+}
+
+/// A stuck call cannot pile up unbounded waiters: past the cap, calls of that session fail at
+/// once with `Unavailable`, and the ones that waited are still answered once it returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_past_the_cap_are_refused_at_once() {
+    let f = fixture_with(3).await;
+    let tasks = f
+        .queue_updates((0..3).map(|i| Patch::new().set(format!("k{i}"), json!(i))))
+        .await;
+    let refused = f
+        .store
+        .update(&f.id, &Patch::new().set("late", json!(1)))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Unavailable, "{refused}");
+    assert_eq!(refused.operation(), Some(Operation::Update));
+    assert!(refused.to_string().contains("3 calls"), "{refused}");
+    assert_eq!(refused.backend(), "gated");
+    f.close(Lane::Get);
+    let reader = f.get();
+    f.until(|f| f.gated.gets.load(Ordering::SeqCst) == 1).await;
+    f.open();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    reader.await.unwrap().unwrap();
+    let record = f.store.get(&f.id).await.unwrap().unwrap();
+    assert_eq!(record.data.len(), 4, "the first and the three that waited");
+    assert!(
+        !record.data.contains_key("late"),
+        "the refused one wrote nothing"
+    );
+    assert!(f.store.shared.in_flight.is_empty());
 }
