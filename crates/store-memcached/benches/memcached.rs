@@ -33,8 +33,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sessionbank_load::{LoadConfig, LoadTarget, VALUE_KEY, knob, median, run_load};
 use sessionbank_core::{Action, Error, ErrorKind, Result, SessionId, StoreHandle};
+use sessionbank_load::{LoadConfig, LoadTarget, VALUE_KEY, knob, median, run_load};
 use sessionbank_store_memcached::MemcachedStore;
 use sessionbank_testkit::servers::ProcessCpu;
 use sessionbank_testkit::servers::memcached::MemcachedServer;
@@ -268,7 +268,7 @@ fn main() {
     runtime.block_on(async {
         let store = MemcachedStore::builder([server.addr()])
             .pool_size(CONNECTIONS)
-            .connect()
+            .open()
             .await
             .unwrap();
         let store = Arc::new(StoreHandle::new(store));

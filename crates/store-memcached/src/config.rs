@@ -1,17 +1,25 @@
-//! `memcached://` URLs and options, and the builder that opens a [`MemcachedStore`].
+//! [`MemcachedStoreBuilder`]: the servers and options of a memcached store, from code or from a
+//! `memcached://` URL. Opening it ([`MemcachedStoreBuilder::open`]) lives with the store, in
+//! `store.rs`.
 
-use std::sync::Arc;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use sessionbank_core::{Action, CommonOptions, DEFAULT_BROWSER_IDLE, Error, ErrorKind, OpenFuture, Result,
-    SharedClock, Store, UrlOptions, system_clock,
+use sessionbank_core::{
+    Action, DEFAULT_BROWSER_IDLE, Error, ErrorKind, Result, SharedClock, StoreUrl, parse_builder,
+    system_clock,
 };
-use url::Url;
 
-use crate::client::{Cluster, Reply, Request, Server};
-use crate::error::{self, BACKEND};
+use crate::error::BACKEND;
 use crate::layout;
-use crate::store::{Inner, MemcachedStore};
+
+/// The range of `pool_size`: connections per server.
+const POOL_SIZE_RANGE: RangeInclusive<usize> = 1..=1024;
+
+/// The range of `max_item_bytes`: above the item overhead and the longest key, at most 1 GiB
+/// (memcached's own ceiling for `-I`).
+const MAX_ITEM_BYTES_RANGE: RangeInclusive<usize> =
+    (layout::ITEM_OVERHEAD + layout::MAX_KEY_BYTES + 1)..=(1 << 30);
 
 /// memcached's default port.
 pub const DEFAULT_PORT: u16 = 11211;
@@ -38,17 +46,17 @@ pub const DEFAULT_POOL_SIZE: usize = 16;
 ///
 /// ```
 /// use std::time::Duration;
-/// use sessionbank_store_memcached::MemcachedConfig;
+/// use sessionbank_store_memcached::MemcachedStoreBuilder;
 ///
-/// let config = MemcachedConfig::parse("memcached://10.0.0.1:11211,10.0.0.2?prefix=app:")?
+/// let config = MemcachedStoreBuilder::parse("memcached://10.0.0.1:11211,10.0.0.2?prefix=app:")?
 ///     .timeout(Duration::from_secs(1))
 ///     .pool_size(8);
-/// assert_eq!(config.servers(), ["10.0.0.1:11211", "10.0.0.2:11211"]);
-/// assert_eq!(config.key_prefix(), "app:");
+/// assert_eq!(config.get_servers(), ["10.0.0.1:11211", "10.0.0.2:11211"]);
+/// assert_eq!(config.get_prefix(), "app:");
 /// # Ok::<(), sessionbank_core::Error>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct MemcachedConfig {
+pub struct MemcachedStoreBuilder {
     servers: Vec<String>,
     prefix: String,
     timeout: Duration,
@@ -59,16 +67,16 @@ pub struct MemcachedConfig {
     clock: SharedClock,
 }
 
-impl MemcachedConfig {
+impl MemcachedStoreBuilder {
     /// Settings for these servers (`host:port`, or `host` for port 11211) with the defaults.
     ///
     /// # Examples
     ///
     /// ```
-    /// use sessionbank_store_memcached::MemcachedConfig;
+    /// use sessionbank_store_memcached::MemcachedStoreBuilder;
     ///
-    /// let config = MemcachedConfig::new(["127.0.0.1:11211", "cache-2"]);
-    /// assert_eq!(config.servers(), ["127.0.0.1:11211", "cache-2:11211"]);
+    /// let config = MemcachedStoreBuilder::new(["127.0.0.1:11211", "cache-2"]);
+    /// assert_eq!(config.get_servers(), ["127.0.0.1:11211", "cache-2:11211"]);
     /// ```
     pub fn new<S: Into<String>>(servers: impl IntoIterator<Item = S>) -> Self {
         Self {
@@ -86,133 +94,85 @@ impl MemcachedConfig {
         }
     }
 
-    /// Reads a URL given as text, including the multi-server form
-    /// `memcached://host1:port1,host2:port2/?options` (which the `url` crate alone does not
-    /// parse: it reads `port1,host2:port2` as one port). The common options `browser_idle` and
-    /// `cleanup_time` are accepted; any other unknown option is an error.
+    /// Reads a `memcached://` URL, including the multi-server form
+    /// `memcached://host1:port1,host2:port2/?options`: the servers from the host list plus the
+    /// `servers` option (a comma list of `host:port`), and the options `prefix`, `timeout`,
+    /// `connect_timeout`, `pool_size` (1–1024), `max_item_bytes` and `browser_idle`. The
+    /// registry's own options (`cleanup_time`, `coalesce`) belong to
+    /// [`Registry::connect`](sessionbank_core::Registry::connect) and are refused here.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`] for a URL that does not parse, another scheme, a path, an empty
-    /// server list, an unknown option or an invalid value (see [`from_url`](Self::from_url)).
+    /// [`ErrorKind::Config`] for a URL that does not parse, another scheme, a user or password
+    /// (memcached's text protocol has no authentication), a path, a fragment, no server, a
+    /// prefix memcached keys cannot carry, an unknown option or a value out of its range.
     ///
     /// # Examples
     ///
     /// ```
-    /// use sessionbank_store_memcached::MemcachedConfig;
+    /// use sessionbank_store_memcached::MemcachedStoreBuilder;
     ///
-    /// let config = MemcachedConfig::parse("memcached://a:1,b:2,c?max_item_bytes=2097152")?;
-    /// assert_eq!(config.servers(), ["a:1", "b:2", "c:11211"]);
-    /// assert!(MemcachedConfig::parse("memcached://a?colour=blue").is_err());
+    /// let builder = MemcachedStoreBuilder::parse("memcached://a:1,b:2,c?max_item_bytes=2097152")?;
+    /// assert_eq!(builder.get_servers(), ["a:1", "b:2", "c:11211"]);
+    /// assert!(MemcachedStoreBuilder::parse("memcached://a?colour=blue").is_err());
+    /// assert!(MemcachedStoreBuilder::parse("memcached://a?pool_size=18446744073709551615").is_err());
     /// # Ok::<(), sessionbank_core::Error>(())
     /// ```
     pub fn parse(text: &str) -> Result<Self> {
-        let (head, rest) = text
-            .split_once("://")
-            .ok_or_else(|| config_error("a memcached URL starts with memcached://"))?;
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(end);
-        let hosts: Vec<&str> = authority.split(',').collect();
-        let first = hosts.first().copied().unwrap_or_default();
-        let url = Url::parse(&format!("{head}://{first}{tail}"))
-            .map_err(|e| config_error(format!("the store URL does not parse: {e}")))?;
-        let mut options = UrlOptions::from_url(&url)?;
-        let common = CommonOptions::take_from(&mut options)?;
-        let mut config = Self::from_url(&url, &mut options, &common)?;
-        options.finish(BACKEND)?;
-        for (i, host) in hosts.iter().enumerate().skip(1) {
-            config.servers.insert(i, with_port(host.trim()));
-        }
-        config.check()?;
-        Ok(config)
+        parse_builder(text)
     }
 
-    /// Reads a parsed `memcached://` URL and its options: the servers from the host (a comma
-    /// list of hosts on port 11211, or one `host:port`) plus the `servers` option (a comma list
-    /// of `host:port`), and `prefix`, `timeout`, `connect_timeout`, `pool_size` and
-    /// `max_item_bytes` taken from `options`; `browser_idle` from `common`.
-    ///
-    /// Through [`Registry::connect`](sessionbank_core::Registry::connect) a host list such as
-    /// `memcached://a:1,b:2` works as written: the registry passes the hosts after the first in
-    /// [`UrlOptions::take_extra_hosts`].
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Config`] for another scheme, a user or password (memcached's text protocol
-    /// has no authentication), a path, a fragment, no server, a prefix memcached keys cannot
-    /// carry, or an option value that does not parse.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use sessionbank_core::{CommonOptions, UrlOptions};
-    /// use sessionbank_store_memcached::MemcachedConfig;
-    ///
-    /// let url = url::Url::parse("memcached://10.0.0.1:11211?servers=10.0.0.2:11211&timeout=2s")?;
-    /// let mut options = UrlOptions::from_url(&url)?;
-    /// let config = MemcachedConfig::from_url(&url, &mut options, &CommonOptions::default())?;
-    /// options.finish("memcached")?;
-    /// assert_eq!(config.servers(), ["10.0.0.1:11211", "10.0.0.2:11211"]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn from_url(url: &Url, options: &mut UrlOptions, common: &CommonOptions) -> Result<Self> {
-        if url.scheme() != "memcached" {
-            return Err(config_error("a memcached URL starts with memcached://"));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
+    /// Reads the URL's servers and options (see [`parse`](Self::parse)); the registry calls
+    /// this through [`FromStoreUrl`](sessionbank_core::FromStoreUrl).
+    pub(crate) fn read_url(url: &mut StoreUrl) -> Result<Self> {
+        let parsed = url.url();
+        if !parsed.username().is_empty() || parsed.password().is_some() {
             return Err(config_error(
                 "memcached's text protocol has no authentication: remove the user and password \
                  from the URL",
             ));
         }
-        if !matches!(url.path(), "" | "/") {
+        if !matches!(parsed.path(), "" | "/") {
             return Err(config_error(
                 "a memcached URL takes no path: write memcached://host:port,host2:port/?options",
             ));
         }
-        if url.fragment().is_some() {
+        if parsed.fragment().is_some() {
             return Err(config_error("a memcached URL takes no #fragment"));
         }
         let mut servers = Vec::new();
-        if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
-            let hosts: Vec<&str> = host.split(',').collect();
-            match url.port() {
-                Some(port) if hosts.len() == 1 => servers.push(format!("{host}:{port}")),
-                Some(_) => {
-                    return Err(config_error(
-                        "write a port for every memcached server, or for none",
-                    ));
-                }
-                None => servers.extend(hosts.iter().map(|h| with_port(h.trim()))),
-            }
+        if let Some(host) = parsed.host_str().filter(|h| !h.is_empty()) {
+            servers.push(match parsed.port() {
+                Some(port) => format!("{host}:{port}"),
+                None => with_port(host),
+            });
         }
-        // `memcached://a:1,b:2`: the registry hands over the hosts after the first.
-        servers.extend(options.take_extra_hosts().iter().map(|h| with_port(h)));
-        if let Some(more) = options.take("servers") {
+        servers.extend(url.take_extra_hosts().iter().map(|h| with_port(h.trim())));
+        if let Some(more) = url.take("servers") {
             servers.extend(
                 more.split(',')
                     .filter(|s| !s.trim().is_empty())
                     .map(|s| with_port(s.trim())),
             );
         }
-        let mut config = Self::new(servers).browser_idle(common.browser_idle);
-        if let Some(prefix) = options.take("prefix") {
-            config.prefix = prefix;
+        let mut builder = Self::new(servers).browser_idle(url.browser_idle());
+        if let Some(prefix) = url.take("prefix") {
+            builder.prefix = prefix;
         }
-        if let Some(timeout) = options.take_duration("timeout")? {
-            config.timeout = timeout;
+        if let Some(timeout) = url.take_duration("timeout")? {
+            builder.timeout = timeout;
         }
-        if let Some(timeout) = options.take_duration("connect_timeout")? {
-            config.connect_timeout = timeout;
+        if let Some(timeout) = url.take_duration("connect_timeout")? {
+            builder.connect_timeout = timeout;
         }
-        if let Some(size) = options.take_u64("pool_size")? {
-            config.pool_size = usize::try_from(size).unwrap_or(usize::MAX);
+        if let Some(size) = url.take_usize("pool_size", POOL_SIZE_RANGE)? {
+            builder.pool_size = size;
         }
-        if let Some(max) = options.take_u64("max_item_bytes")? {
-            config.max_item_bytes = usize::try_from(max).unwrap_or(usize::MAX);
+        if let Some(max) = url.take_usize("max_item_bytes", MAX_ITEM_BYTES_RANGE)? {
+            builder.max_item_bytes = max;
         }
-        config.check()?;
-        Ok(config)
+        builder.check()?;
+        Ok(builder)
     }
 
     /// The key prefix (default `sessionbank:`): every key is the prefix followed by the
@@ -220,7 +180,7 @@ impl MemcachedConfig {
     ///
     /// # Examples
     ///
-    /// See [`MemcachedConfig`].
+    /// See [`MemcachedStoreBuilder`].
     #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -233,7 +193,7 @@ impl MemcachedConfig {
     ///
     /// # Examples
     ///
-    /// See [`MemcachedConfig`].
+    /// See [`MemcachedStoreBuilder`].
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -246,7 +206,7 @@ impl MemcachedConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let config = sessionbank_store_memcached::MemcachedConfig::new(["cache"])
+    /// let config = sessionbank_store_memcached::MemcachedStoreBuilder::new(["cache"])
     ///     .connect_timeout(Duration::from_millis(500));
     /// # let _ = config;
     /// ```
@@ -260,7 +220,7 @@ impl MemcachedConfig {
     ///
     /// # Examples
     ///
-    /// See [`MemcachedConfig`].
+    /// See [`MemcachedStoreBuilder`].
     #[must_use]
     pub fn pool_size(mut self, size: usize) -> Self {
         self.pool_size = size;
@@ -274,9 +234,9 @@ impl MemcachedConfig {
     /// # Examples
     ///
     /// ```
-    /// let config = sessionbank_store_memcached::MemcachedConfig::new(["cache"])
+    /// let config = sessionbank_store_memcached::MemcachedStoreBuilder::new(["cache"])
     ///     .max_item_bytes(4 << 20); // servers started with -I 4m
-    /// assert_eq!(config.item_limit(), 4 << 20);
+    /// assert_eq!(config.get_max_item_bytes(), 4 << 20);
     /// ```
     #[must_use]
     pub fn max_item_bytes(mut self, max: usize) -> Self {
@@ -290,7 +250,7 @@ impl MemcachedConfig {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let config = sessionbank_store_memcached::MemcachedConfig::new(["cache"])
+    /// let config = sessionbank_store_memcached::MemcachedStoreBuilder::new(["cache"])
     ///     .browser_idle(Duration::from_secs(2 * 3600));
     /// # let _ = config;
     /// ```
@@ -308,7 +268,7 @@ impl MemcachedConfig {
     /// ```
     /// use std::sync::Arc;
     /// use sessionbank_core::ManualClock;
-    /// let config = sessionbank_store_memcached::MemcachedConfig::new(["cache"])
+    /// let config = sessionbank_store_memcached::MemcachedStoreBuilder::new(["cache"])
     ///     .clock(Arc::new(ManualClock::starting_now()));
     /// # let _ = config;
     /// ```
@@ -318,12 +278,59 @@ impl MemcachedConfig {
         self
     }
 
+    /// The timeout of one call to a server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sessionbank_store_memcached::MemcachedStoreBuilder;
+    ///
+    /// let builder = MemcachedStoreBuilder::parse("memcached://a?timeout=2s&connect_timeout=100")?;
+    /// assert_eq!(builder.get_timeout(), Duration::from_secs(2));
+    /// assert_eq!(builder.get_connect_timeout(), Duration::from_millis(100));
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub fn get_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The timeout of opening one TCP connection.
+    pub fn get_connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// How many connections each server's pool holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_store_memcached::{DEFAULT_POOL_SIZE, MemcachedStoreBuilder};
+    ///
+    /// assert_eq!(MemcachedStoreBuilder::parse("memcached://a")?.get_pool_size(), DEFAULT_POOL_SIZE);
+    /// assert_eq!(MemcachedStoreBuilder::parse("memcached://a?pool_size=4")?.get_pool_size(), 4);
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub fn get_pool_size(&self) -> usize {
+        self.pool_size
+    }
+
+    /// How long a browser session (no expiry) lives after its last access.
+    pub fn get_browser_idle(&self) -> Duration {
+        self.browser_idle
+    }
+
+    /// The clock the store reads.
+    pub fn get_clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
     /// The servers, as `host:port`.
     ///
     /// # Examples
     ///
-    /// See [`MemcachedConfig::new`].
-    pub fn servers(&self) -> &[String] {
+    /// See [`MemcachedStoreBuilder::new`].
+    pub fn get_servers(&self) -> &[String] {
         &self.servers
     }
 
@@ -331,8 +338,8 @@ impl MemcachedConfig {
     ///
     /// # Examples
     ///
-    /// See [`MemcachedConfig`].
-    pub fn key_prefix(&self) -> &str {
+    /// See [`MemcachedStoreBuilder`].
+    pub fn get_prefix(&self) -> &str {
         &self.prefix
     }
 
@@ -340,8 +347,8 @@ impl MemcachedConfig {
     ///
     /// # Examples
     ///
-    /// See [`MemcachedConfig::max_item_bytes`].
-    pub fn item_limit(&self) -> usize {
+    /// See [`MemcachedStoreBuilder::max_item_bytes`].
+    pub fn get_max_item_bytes(&self) -> usize {
         self.max_item_bytes
     }
 
@@ -351,12 +358,12 @@ impl MemcachedConfig {
     /// # Examples
     ///
     /// ```
-    /// use sessionbank_store_memcached::MemcachedConfig;
+    /// use sessionbank_store_memcached::MemcachedStoreBuilder;
     ///
-    /// let config = MemcachedConfig::new(["a:1", "b:2"]).prefix("app:");
-    /// let back = MemcachedConfig::parse(&config.to_url())?;
-    /// assert_eq!(back.servers(), config.servers());
-    /// assert_eq!(back.key_prefix(), "app:");
+    /// let config = MemcachedStoreBuilder::new(["a:1", "b:2"]).prefix("app:");
+    /// let back = MemcachedStoreBuilder::parse(&config.to_url())?;
+    /// assert_eq!(back.get_servers(), config.get_servers());
+    /// assert_eq!(back.get_prefix(), "app:");
     /// # Ok::<(), sessionbank_core::Error>(())
     /// ```
     pub fn to_url(&self) -> String {
@@ -374,7 +381,8 @@ impl MemcachedConfig {
         format!("memcached://{}/?{}", self.servers.join(","), query.finish())
     }
 
-    fn check(&self) -> Result<()> {
+    /// Checks the settings as a whole (servers, prefix, sizes, timeouts).
+    pub(crate) fn check(&self) -> Result<()> {
         if self.servers.is_empty() {
             return Err(config_error(
                 "a memcached URL needs at least one server: memcached://host:port",
@@ -407,71 +415,6 @@ impl MemcachedConfig {
         }
         Ok(())
     }
-
-    /// Checks the settings, builds the connection pools and asks every server for its version.
-    /// Servers that do not answer are logged and tried again on each call (their keys fail
-    /// with [`ErrorKind::Unavailable`] meanwhile); the store opens as long as one answers.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Config`] for invalid settings; [`ErrorKind::Unavailable`] or
-    /// [`ErrorKind::Timeout`] when no server answers.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// use sessionbank_store_memcached::MemcachedConfig;
-    ///
-    /// # async fn demo() -> sessionbank_core::Result<()> {
-    /// let store = MemcachedConfig::parse("memcached://127.0.0.1:11211")?.connect().await?;
-    /// # let _ = store;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn connect(self) -> Result<MemcachedStore> {
-        self.check()?;
-        let servers = self
-            .servers
-            .iter()
-            .map(|addr| {
-                Server::new(
-                    addr.clone(),
-                    self.pool_size,
-                    self.connect_timeout,
-                    self.timeout,
-                )
-            })
-            .collect();
-        let cluster = Cluster::new(servers);
-        let mut last_error = None;
-        let mut answered = 0;
-        for server in cluster.servers() {
-            match server.call(&Request::Version).await {
-                Ok(Reply::Version(version)) => {
-                    answered += 1;
-                    tracing::debug!(target: "sessionbank::memcached", server = server.addr(), %version, "memcached server answered");
-                }
-                Ok(_) => last_error = Some(error::unexpected(Action::Connect, server.addr())),
-                Err(e) => {
-                    last_error = Some(error::from_client(Action::Connect, server.addr(), e))
-                }
-            }
-        }
-        if answered == 0
-            && let Some(e) = last_error
-        {
-            return Err(e);
-        }
-        Ok(MemcachedStore {
-            inner: Arc::new(Inner {
-                cluster,
-                prefix: self.prefix,
-                max_item_bytes: self.max_item_bytes,
-                browser_idle: self.browser_idle,
-                clock: self.clock,
-            }),
-        })
-    }
 }
 
 /// `host` → `host:11211`; `host:port` and `[v6]:port` unchanged.
@@ -495,42 +438,29 @@ fn config_error(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
     Error::new(ErrorKind::Config, Action::ParseUrl, message).with_backend(BACKEND)
 }
 
-/// The opener registered under `memcached`.
-pub(crate) fn open_memcached(
-    url: &Url,
-    options: &mut UrlOptions,
-    common: &CommonOptions,
-) -> Result<OpenFuture> {
-    let config = MemcachedConfig::from_url(url, options, common)?;
-    Ok(Box::pin(async move {
-        let store: Arc<dyn Store> = Arc::new(config.connect().await?);
-        Ok(store)
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn urls_parse() {
-        let c = MemcachedConfig::parse("memcached://a:1,b:2,[::1]:3,c,[::2]").unwrap();
+        let c = MemcachedStoreBuilder::parse("memcached://a:1,b:2,[::1]:3,c,[::2]").unwrap();
         assert_eq!(
-            c.servers(),
+            c.get_servers(),
             ["a:1", "b:2", "[::1]:3", "c:11211", "[::2]:11211"]
         );
-        let c = MemcachedConfig::parse(
-            "memcached://a:1/?prefix=x:&timeout=2s&connect_timeout=100&pool_size=3&max_item_bytes=2000000&browser_idle=1h&cleanup_time=off",
+        let c = MemcachedStoreBuilder::parse(
+            "memcached://a:1/?prefix=x:&timeout=2s&connect_timeout=100&pool_size=3&max_item_bytes=2000000&browser_idle=1h",
         )
         .unwrap();
-        assert_eq!(c.key_prefix(), "x:");
+        assert_eq!(c.get_prefix(), "x:");
         assert_eq!(c.timeout, Duration::from_secs(2));
         assert_eq!(c.connect_timeout, Duration::from_millis(100));
         assert_eq!(c.pool_size, 3);
         assert_eq!(c.max_item_bytes, 2_000_000);
         assert_eq!(c.browser_idle, Duration::from_secs(3600));
-        let c = MemcachedConfig::parse("memcached://a,b?servers=c:5,d").unwrap();
-        assert_eq!(c.servers(), ["a:11211", "b:11211", "c:5", "d:11211"]);
+        let c = MemcachedStoreBuilder::parse("memcached://a,b?servers=c:5,d").unwrap();
+        assert_eq!(c.get_servers(), ["a:11211", "b:11211", "c:5", "d:11211"]);
         for bad in [
             "memcached://",
             "memcached://a/path",
@@ -541,26 +471,52 @@ mod tests {
             "memcached://a?timeout=soon",
             "memcached://a?max_item_bytes=10",
             "memcached://a?colour=blue",
+            "memcached://a?cleanup_time=off",
+            "memcached://a?pool_size=18446744073709551615",
+            "memcached://a?pool_size=1025",
+            "memcached://a?max_item_bytes=1099511627776",
             "memcached://a:1,:2",
             "memcached://a:1#f",
             "redis://a",
         ] {
-            let err = MemcachedConfig::parse(bad).unwrap_err();
+            let err = MemcachedStoreBuilder::parse(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config, "{bad}");
+        }
+    }
+
+    /// `pool_size=18446744073709551615` once panicked at connect; every number has a range,
+    /// and out of range is a `Config` error naming the option and the range.
+    #[test]
+    fn numbers_out_of_range_name_the_option() {
+        for (url, option) in [
+            ("memcached://a?pool_size=18446744073709551615", "pool_size"),
+            ("memcached://a?pool_size=0", "pool_size"),
+            (
+                "memcached://a?max_item_bytes=1099511627776",
+                "max_item_bytes",
+            ),
+        ] {
+            let err = MemcachedStoreBuilder::parse(url).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{url}");
+            assert!(err.to_string().contains(option), "{url}: {err}");
+            assert!(
+                err.to_string().contains("1024") || option != "pool_size",
+                "{err}"
+            );
         }
     }
 
     #[test]
     fn to_url_reads_back() {
-        let c = MemcachedConfig::new(["a:1", "[::1]:2"])
+        let c = MemcachedStoreBuilder::new(["a:1", "[::1]:2"])
             .prefix("p/q:&=")
             .timeout(Duration::from_millis(1500))
             .pool_size(2)
             .max_item_bytes(5000)
             .browser_idle(Duration::from_secs(90));
-        let back = MemcachedConfig::parse(&c.to_url()).unwrap();
-        assert_eq!(back.servers(), c.servers());
-        assert_eq!(back.key_prefix(), "p/q:&=");
+        let back = MemcachedStoreBuilder::parse(&c.to_url()).unwrap();
+        assert_eq!(back.get_servers(), c.get_servers());
+        assert_eq!(back.get_prefix(), "p/q:&=");
         assert_eq!(back.timeout, c.timeout);
         assert_eq!(back.pool_size, 2);
         assert_eq!(back.max_item_bytes, 5000);

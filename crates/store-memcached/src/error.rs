@@ -1,7 +1,7 @@
 //! Client errors → sessionbank's [`Error`], with kind, operation, backend `memcached` and the
 //! server's address as target.
 
-use sessionbank_core::{Error, ErrorKind, Operation};
+use sessionbank_core::{Action, Error, ErrorKind, Operation};
 
 use crate::client::ClientError;
 use crate::layout::DecodeError;
@@ -16,7 +16,7 @@ pub(crate) fn target(addr: &str) -> String {
 }
 
 /// Maps a client error for `operation` on the server at `addr`, and logs it at warn level.
-pub(crate) fn from_client(operation: Operation, addr: &str, err: ClientError) -> Error {
+pub(crate) fn from_client(operation: impl Into<Action>, addr: &str, err: ClientError) -> Error {
     let (kind, message) = match &err {
         ClientError::Connect(_) => (ErrorKind::Unavailable, "cannot connect to the server"),
         ClientError::Io(_) => (
@@ -85,7 +85,7 @@ pub(crate) fn too_large(operation: Operation, size: usize, max: usize) -> Error 
 }
 
 /// The server answered in a way the command does not allow.
-pub(crate) fn unexpected(operation: Operation, addr: &str) -> Error {
+pub(crate) fn unexpected(operation: impl Into<Action>, addr: &str) -> Error {
     Error::new(
         ErrorKind::Backend,
         operation,

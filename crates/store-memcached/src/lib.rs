@@ -44,12 +44,44 @@ mod store;
 
 pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ITEM_BYTES, DEFAULT_POOL_SIZE, DEFAULT_PORT,
-    DEFAULT_PREFIX, DEFAULT_TIMEOUT, MemcachedConfig,
+    DEFAULT_PREFIX, DEFAULT_TIMEOUT, MemcachedStoreBuilder,
 };
 pub use layout::MAX_KEY_BYTES;
 pub use store::{MAX_CAS_ATTEMPTS, MemcachedStore};
 
-/// The examples in `docs.md` compile (checked by `cargo test --doc`).
-#[cfg(doctest)]
+use std::future::Future;
+use std::pin::Pin;
+
+use sessionbank_core::{FromStoreUrl, Result, StoreUrl};
+
+/// `memcached:` URLs: the registry's entry is `BackendEntry::of::<MemcachedStoreBuilder>()`.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_core::{BackendEntry, FromStoreUrl, Registry};
+/// use sessionbank_store_memcached::MemcachedStoreBuilder;
+///
+/// assert_eq!(MemcachedStoreBuilder::BACKEND, "memcached");
+/// let mut registry = Registry::new();
+/// registry.register(BackendEntry::of::<MemcachedStoreBuilder>());
+/// assert_eq!(registry.known_schemes(), ["memcached"]);
+/// ```
+impl FromStoreUrl for MemcachedStoreBuilder {
+    type Store = MemcachedStore;
+    const BACKEND: &'static str = error::BACKEND;
+    const SCHEMES: &'static [&'static str] = &["memcached"];
+
+    fn from_url(url: &mut StoreUrl) -> Result<Self> {
+        Self::read_url(url)
+    }
+
+    fn open_store(self) -> Pin<Box<dyn Future<Output = Result<MemcachedStore>> + Send + 'static>> {
+        Box::pin(self.open())
+    }
+}
+
+/// The memcached store's reference: URL and options, storage layout, consistency, example
+/// (this crate's `docs.md`).
 #[doc = include_str!("../docs.md")]
-pub struct DocsMd;
+pub mod docs {}

@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sessionbank_core::{
-    BackendEntry, Capabilities, Error, Operation, Page, Patch, Record, Result, SessionId,
-    SharedClock, Store, Timestamp, async_trait,
+    Action, Capabilities, Error, Operation, Page, Patch, Record, Result, SessionId, SharedClock,
+    Store, Timestamp, async_trait,
 };
 
 use crate::client::{Cluster, Item, Reply, Request, Server, StoreCommand, StoreReply};
-use crate::config::{MemcachedConfig, open_memcached};
+use crate::config::MemcachedStoreBuilder;
 use crate::error::{self, BACKEND};
 use crate::layout::{self, FORMAT_FLAGS, ITEM_OVERHEAD};
 
@@ -69,37 +69,20 @@ pub(crate) struct Inner {
 }
 
 impl MemcachedStore {
-    /// The registry entry for `memcached://` (feature `memcached`; options `servers`,
-    /// `prefix`, `timeout`, `connect_timeout`, `pool_size`, `max_item_bytes`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let mut registry = sessionbank_core::Registry::with_memory();
-    /// registry.register(sessionbank_store_memcached::MemcachedStore::REGISTRY_ENTRY);
-    /// assert!(registry.known_schemes().contains(&"memcached"));
-    /// ```
-    pub const REGISTRY_ENTRY: BackendEntry = BackendEntry {
-        name: BACKEND,
-        schemes: &["memcached"],
-        feature: "memcached",
-        open: Some(open_memcached),
-    };
-
     /// Opens a store from a URL such as `memcached://host1:11211,host2:11211/?prefix=app:`.
     ///
     /// # Errors
     ///
-    /// As [`MemcachedConfig::parse`] and [`MemcachedConfig::connect`].
+    /// As [`MemcachedStoreBuilder::parse`] and [`MemcachedStoreBuilder::open`].
     ///
     /// # Examples
     ///
     /// See [`MemcachedStore`].
     pub async fn connect(url: &str) -> Result<Self> {
-        MemcachedConfig::parse(url)?.connect().await
+        MemcachedStoreBuilder::parse(url)?.open().await
     }
 
-    /// Settings for these servers, to adjust and then [`connect`](MemcachedConfig::connect).
+    /// Settings for these servers, to adjust and then [`open`](MemcachedStoreBuilder::open).
     ///
     /// # Examples
     ///
@@ -107,13 +90,13 @@ impl MemcachedStore {
     /// use sessionbank_store_memcached::MemcachedStore;
     ///
     /// # async fn demo() -> sessionbank_core::Result<()> {
-    /// let store = MemcachedStore::builder(["127.0.0.1:11211"]).prefix("app:").connect().await?;
+    /// let store = MemcachedStore::builder(["127.0.0.1:11211"]).prefix("app:").open().await?;
     /// # let _ = store;
     /// # Ok(())
     /// # }
     /// ```
-    pub fn builder<S: Into<String>>(servers: impl IntoIterator<Item = S>) -> MemcachedConfig {
-        MemcachedConfig::new(servers)
+    pub fn builder<S: Into<String>>(servers: impl IntoIterator<Item = S>) -> MemcachedStoreBuilder {
+        MemcachedStoreBuilder::new(servers)
     }
 
     /// The server (`host:port`) that holds session `id`; for operators, and for tests that
@@ -359,6 +342,62 @@ async fn backoff(attempt: usize) {
     let ceiling_us = (50u64 << attempt.min(7)).min(5000);
     let wait = rand::random_range(0..=ceiling_us);
     tokio::time::sleep(Duration::from_micros(wait)).await;
+}
+
+impl MemcachedStoreBuilder {
+    /// Connects: builds a connection pool per server and asks every server for its version;
+    /// the store opens when at least one answers (the others are retried on each call).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) for invalid settings;
+    /// otherwise the error of the last server that did not answer, when none did.
+    ///
+    /// # Examples
+    ///
+    /// See [`MemcachedStore::builder`].
+    pub async fn open(self) -> Result<MemcachedStore> {
+        self.check()?;
+        let servers = self
+            .get_servers()
+            .iter()
+            .map(|addr| {
+                Server::new(
+                    addr.clone(),
+                    self.get_pool_size(),
+                    self.get_connect_timeout(),
+                    self.get_timeout(),
+                )
+            })
+            .collect();
+        let cluster = Cluster::new(servers);
+        let mut last_error = None;
+        let mut answered = 0;
+        for server in cluster.servers() {
+            match server.call(&Request::Version).await {
+                Ok(Reply::Version(version)) => {
+                    answered += 1;
+                    tracing::debug!(target: "sessionbank::memcached", server = server.addr(), %version, "memcached server answered");
+                }
+                Ok(_) => last_error = Some(error::unexpected(Action::Connect, server.addr())),
+                Err(e) => last_error = Some(error::from_client(Action::Connect, server.addr(), e)),
+            }
+        }
+        if answered == 0
+            && let Some(e) = last_error
+        {
+            return Err(e);
+        }
+        Ok(MemcachedStore {
+            inner: Arc::new(Inner {
+                cluster,
+                prefix: self.get_prefix().to_owned(),
+                max_item_bytes: self.get_max_item_bytes(),
+                browser_idle: self.get_browser_idle(),
+                clock: self.get_clock().clone(),
+            }),
+        })
+    }
 }
 
 #[async_trait]

@@ -15,7 +15,7 @@ use serde_json::json;
 use sessionbank_core::{
     Data, ErrorKind, ManualClock, Patch, Record, Registry, SessionId, Store, StoreHandle, Timestamp,
 };
-use sessionbank_store_memcached::{MemcachedConfig, MemcachedStore};
+use sessionbank_store_memcached::{MemcachedStore, MemcachedStoreBuilder};
 use sessionbank_testkit::servers::memcached::MemcachedServer;
 use sessionbank_testkit::{Conformance, Namespace, random_name};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -113,8 +113,8 @@ where
     trial(name, move || f(servers))
 }
 
-fn ns_config(servers: &str) -> MemcachedConfig {
-    MemcachedConfig::parse(&format!("memcached://{servers}"))
+fn ns_config(servers: &str) -> MemcachedStoreBuilder {
+    MemcachedStoreBuilder::parse(&format!("memcached://{servers}"))
         .unwrap()
         .prefix(format!("sessionbank:{}:", random_name()))
 }
@@ -133,9 +133,9 @@ fn hour() -> Duration {
 async fn stopping_one_server() -> anyhow::Result<()> {
     let a = MemcachedServer::start();
     let b = MemcachedServer::start();
-    let store = MemcachedConfig::new([a.addr(), b.addr()])
+    let store = MemcachedStoreBuilder::new([a.addr(), b.addr()])
         .timeout(Duration::from_secs(5))
-        .connect()
+        .open()
         .await?;
     let mut on_a = Vec::new();
     let mut on_b = Vec::new();
@@ -193,9 +193,9 @@ async fn a_server_that_never_answers() -> anyhow::Result<()> {
             sockets.push(socket);
         }
     });
-    let store = MemcachedConfig::new([real.addr(), silent.clone()])
+    let store = MemcachedStoreBuilder::new([real.addr(), silent.clone()])
         .timeout(Duration::from_secs(3))
-        .connect()
+        .open()
         .await?;
     let mut checked = 0;
     while checked < 3 {
@@ -224,8 +224,8 @@ fn record_of_item_size(prefix: &str, size: usize) -> Record {
 
 async fn item_limit_is_exact(servers: String) -> anyhow::Result<()> {
     let config = ns_config(&servers);
-    let prefix = config.key_prefix().to_owned();
-    let store = config.connect().await?;
+    let prefix = config.get_prefix().to_owned();
+    let store = config.open().await?;
     let limit = sessionbank_store_memcached::DEFAULT_MAX_ITEM_BYTES;
     // The largest item we accept is one the server (-I 1m) accepts too, on either server.
     for _ in 0..4 {
@@ -277,7 +277,7 @@ async fn server_too_large_reply(servers: String) -> anyhow::Result<()> {
     let store = ns_config(&servers)
         .max_item_bytes(8 << 20)
         .pool_size(1)
-        .connect()
+        .open()
         .await?;
     let id = SessionId::generate()?;
     let big = record_with(json!({"pad": "y".repeat(2 << 20)}), hour());
@@ -297,7 +297,7 @@ async fn server_too_large_reply(servers: String) -> anyhow::Result<()> {
 async fn long_expiries(servers: String) -> anyhow::Result<()> {
     let store = ns_config(&servers)
         .browser_idle(Duration::from_secs(40 * 86_400))
-        .connect()
+        .open()
         .await?;
     let far = record_with(json!({"far": 1}), Duration::from_secs(45 * 86_400));
     let id = SessionId::generate()?;
@@ -338,7 +338,7 @@ async fn memcached_expires_items_itself(servers: String) -> anyhow::Result<()> {
     let clock = ManualClock::starting_now();
     let store = ns_config(&servers)
         .clock(Arc::new(clock.clone()))
-        .connect()
+        .open()
         .await?;
     let now = Timestamp::now();
     let id = SessionId::generate()?;
@@ -369,8 +369,8 @@ async fn raw_set(addr: &str, key: &str, flags: u32, value: &[u8]) -> anyhow::Res
 
 async fn foreign_value_is_corrupt(servers: String) -> anyhow::Result<()> {
     let config = ns_config(&servers);
-    let prefix = config.key_prefix().to_owned();
-    let store = config.connect().await?;
+    let prefix = config.get_prefix().to_owned();
+    let store = config.open().await?;
     let not_json = SessionId::generate()?;
     let other_flags = SessionId::generate()?;
     let key = |id: &SessionId| format!("{prefix}{}", id.as_str());
@@ -418,7 +418,7 @@ async fn foreign_value_is_corrupt(servers: String) -> anyhow::Result<()> {
 async fn registry_opens(servers: String) -> anyhow::Result<()> {
     let (first, second) = servers.split_once(',').unwrap();
     let mut registry = Registry::with_memory();
-    registry.register(MemcachedStore::REGISTRY_ENTRY);
+    registry.register(sessionbank_core::BackendEntry::of::<MemcachedStoreBuilder>());
     let prefix = format!("r{}:", random_name());
     let url =
         format!("memcached://{first}?servers={second}&prefix={prefix}&timeout=3s&cleanup_time=10m");
@@ -480,7 +480,7 @@ async fn registry_opens(servers: String) -> anyhow::Result<()> {
 }
 
 async fn rename_racing_destroy(servers: String) -> anyhow::Result<()> {
-    let store = ns_config(&servers).connect().await?;
+    let store = ns_config(&servers).open().await?;
     for _ in 0..20 {
         let old = SessionId::generate()?;
         let new = SessionId::generate()?;
@@ -513,7 +513,7 @@ async fn rename_racing_destroy(servers: String) -> anyhow::Result<()> {
 }
 
 async fn sessions_spread(servers: String) -> anyhow::Result<()> {
-    let store = ns_config(&servers).connect().await?;
+    let store = ns_config(&servers).open().await?;
     let (first, second) = servers.split_once(',').unwrap();
     let mut counts = [0usize; 2];
     for _ in 0..200 {
@@ -532,7 +532,7 @@ async fn sessions_spread(servers: String) -> anyhow::Result<()> {
 async fn cancelled_calls(servers: String) -> anyhow::Result<()> {
     // One connection per server, so every call reuses the connection a cancelled call used: a
     // half-read reply left in it would show up as another session's data.
-    let store = ns_config(&servers).pool_size(1).connect().await?;
+    let store = ns_config(&servers).pool_size(1).open().await?;
     let ids: Vec<SessionId> = (0..8)
         .map(|_| SessionId::generate())
         .collect::<Result<_, _>>()?;
