@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{OptsBuilder, Pool, PoolConstraints, PoolOpts};
-use sessionbank_load::{LoadConfig, LoadTarget, knob, run_load};
 use sessionbank_core::{Result, SessionId, StoreHandle, Timestamp};
+use sessionbank_load::{LoadConfig, LoadTarget, knob, run_load};
 use sessionbank_store_mysql::{DEFAULT_POOL_MAX, MySqlStore};
 use sessionbank_testkit::servers::mariadb::{DATABASE, MariaDbServer};
 

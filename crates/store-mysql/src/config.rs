@@ -1,20 +1,23 @@
-//! `mysql://` and `mariadb://` URLs and options, and the builder that opens a [`MySqlStore`].
+//! [`MySqlStoreBuilder`]: a MySQL/MariaDB store's server and options, from code or from a
+//! `mysql://`/`mariadb://` URL. Opening it ([`MySqlStoreBuilder::open`]) lives with the store,
+//! in `store.rs`.
 
 use std::fmt;
-use std::sync::Arc;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use mysql_async::prelude::Queryable;
-use mysql_async::{OptsBuilder, Pool, PoolConstraints, PoolOpts};
 use percent_encoding::percent_decode_str;
-use sessionbank_core::{Action, CommonOptions, DEFAULT_BROWSER_IDLE, Error, ErrorKind, OpenFuture, Result,
-    SharedClock, Store, UrlOptions, redact_url, system_clock,
+use sessionbank_core::{
+    Action, DEFAULT_BROWSER_IDLE, Error, ErrorKind, Result, SharedClock, StoreUrl, parse_builder,
+    redact_url, system_clock,
 };
 use url::Url;
 
-use crate::error::{self, BACKEND};
-use crate::schema::{DEFAULT_TABLE, Statements, validate_table};
-use crate::store::{Inner, MySqlStore};
+use crate::error::BACKEND;
+use crate::schema::{DEFAULT_TABLE, validate_table};
+
+/// The range of `pool_max`.
+const POOL_MAX_RANGE: RangeInclusive<usize> = 1..=1000;
 
 /// Default longest wait for one operation (connecting included) before it fails with
 /// `Timeout`: 10 seconds.
@@ -56,17 +59,17 @@ pub const DEFAULT_POOL_MAX: usize = 16;
 /// ```
 #[derive(Clone)]
 pub struct MySqlStoreBuilder {
-    host: String,
-    port: u16,
-    user: Option<String>,
-    password: Option<String>,
-    database: Option<String>,
-    table: String,
-    create: bool,
-    timeout: Duration,
-    pool_max: usize,
-    browser_idle: Duration,
-    clock: SharedClock,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) user: Option<String>,
+    pub(crate) password: Option<String>,
+    pub(crate) database: Option<String>,
+    pub(crate) table: String,
+    pub(crate) create: bool,
+    pub(crate) timeout: Duration,
+    pub(crate) pool_max: usize,
+    pub(crate) browser_idle: Duration,
+    pub(crate) clock: SharedClock,
 }
 
 impl fmt::Debug for MySqlStoreBuilder {
@@ -98,30 +101,35 @@ impl MySqlStoreBuilder {
         }
     }
 
-    /// Reads a `mysql://user:password@host:port/database` (or `mariadb://…`) URL and its
-    /// options: `table`, `create`, `timeout` and `pool_max` from `options`, `browser_idle` from
-    /// `common`.
+    /// Reads a `mysql://user:password@host:port/database` (or `mariadb://`) URL with the
+    /// options `table`, `create`, `timeout`, `pool_max` (1–1000) and `browser_idle`. The
+    /// registry's own options (`cleanup_time`, `coalesce`) belong to
+    /// [`Registry::connect`](sessionbank_core::Registry::connect) and are refused here.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`] for a URL without a host or database, with a fragment, or a
-    /// malformed option; [`ErrorKind::InvalidInput`] for a table name that is not a plain
-    /// identifier.
+    /// [`ErrorKind::Config`] for a URL without host or database, a fragment, an unknown option
+    /// or a value out of range; [`ErrorKind::InvalidInput`] for a table name that is not a
+    /// plain identifier.
     ///
     /// # Examples
     ///
     /// ```
-    /// use sessionbank_core::{CommonOptions, UrlOptions};
     /// use sessionbank_store_mysql::MySqlStoreBuilder;
     ///
-    /// let url = url::Url::parse("mariadb://app:pw@db:3307/app?table=web&create=false")?;
-    /// let mut options = UrlOptions::from_url(&url)?;
-    /// let builder = MySqlStoreBuilder::from_url(&url, &mut options, &CommonOptions::default())?;
-    /// options.finish("mysql")?;
-    /// assert_eq!(builder.to_url(), "mysql://app:***@db:3307/app?table=web&create=false");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// let builder = MySqlStoreBuilder::parse("mysql://app:secret@db:3306/app?table=web_sessions")?;
+    /// assert!(!format!("{builder:?}").contains("secret"));
+    /// assert!(MySqlStoreBuilder::parse("mysql://db/app?pool_max=100000").is_err());
+    /// # Ok::<(), sessionbank_core::Error>(())
     /// ```
-    pub fn from_url(url: &Url, options: &mut UrlOptions, common: &CommonOptions) -> Result<Self> {
+    pub fn parse(text: &str) -> Result<Self> {
+        parse_builder(text)
+    }
+
+    /// Reads the URL's server and options (see [`parse`](Self::parse)); the registry calls
+    /// this through [`FromStoreUrl`](sessionbank_core::FromStoreUrl).
+    pub(crate) fn read_url(options: &mut StoreUrl) -> Result<Self> {
+        let url = &options.url().clone();
         let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| {
             config_error("a mysql URL needs a host: mysql://user:password@host:port/database")
         })?;
@@ -133,7 +141,7 @@ impl MySqlStoreBuilder {
             .trim_end_matches(']')
             .to_owned();
         let mut builder =
-            Self::new(host, url.port().unwrap_or(3306)).browser_idle(common.browser_idle);
+            Self::new(host, url.port().unwrap_or(3306)).browser_idle(options.browser_idle());
         let decode = |text: &str, what: &'static str| -> Result<String> {
             percent_decode_str(text)
                 .decode_utf8()
@@ -177,13 +185,8 @@ impl MySqlStoreBuilder {
             }
             builder.timeout = timeout;
         }
-        if let Some(max) = options.take_u64("pool_max")? {
-            if max == 0 {
-                return Err(config_error(
-                    "the store URL option `pool_max` must be above zero",
-                ));
-            }
-            builder.pool_max = usize::try_from(max).unwrap_or(usize::MAX).min(1000);
+        if let Some(max) = options.take_usize("pool_max", POOL_MAX_RANGE)? {
+            builder.pool_max = max;
         }
         Ok(builder)
     }
@@ -348,96 +351,10 @@ impl MySqlStoreBuilder {
             Err(_) => text,
         }
     }
-
-    /// Connects, creates the table and indexes unless `create(false)`, and checks the table.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::InvalidInput`] for a bad table name; [`ErrorKind::Unavailable`] when the
-    /// server cannot be reached; [`ErrorKind::Timeout`] when it does not answer in time;
-    /// [`ErrorKind::Config`] when it refuses the login or the table is missing or lacks a
-    /// column.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// # async fn demo() -> sessionbank_core::Result<()> {
-    /// let store = sessionbank_store_mysql::MySqlStore::builder("127.0.0.1", 3306)
-    ///     .user("root")
-    ///     .database("app")
-    ///     .open()
-    ///     .await?;
-    /// # let _ = store;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn open(self) -> Result<MySqlStore> {
-        validate_table(&self.table, Action::Connect)?;
-        let target = self.to_url();
-        let constraints = PoolConstraints::new(0, self.pool_max)
-            .unwrap_or_else(|| PoolConstraints::new(0, DEFAULT_POOL_MAX).unwrap_or_default());
-        let opts = OptsBuilder::default()
-            .ip_or_hostname(self.host.clone())
-            .tcp_port(self.port)
-            .user(self.user.clone())
-            .pass(self.password.clone())
-            .db_name(self.database.clone())
-            .client_found_rows(true)
-            .prefer_socket(false)
-            .stmt_cache_size(64)
-            .pool_opts(
-                PoolOpts::default()
-                    .with_constraints(constraints)
-                    .with_reset_connection(false),
-            );
-        let pool = Pool::new(opts);
-        let statements = Statements::new(&self.table);
-        let setup = async {
-            let mut conn = pool.get_conn().await?;
-            if self.create {
-                conn.query_drop(&statements.create_table).await?;
-            }
-            conn.query_drop(&statements.check_table).await?;
-            Ok::<_, mysql_async::Error>(())
-        };
-        let result = match tokio::time::timeout(self.timeout, setup).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(error::from_mysql(Action::Setup, &target, e)),
-            Err(_) => Err(error::timed_out(Action::Connect, &target, self.timeout)),
-        };
-        if let Err(e) = result {
-            let _ = tokio::time::timeout(Duration::from_secs(1), pool.disconnect()).await;
-            return Err(e);
-        }
-        tracing::debug!(target: "sessionbank::mysql", target = %target, table = %self.table, "mysql store opened");
-        Ok(MySqlStore {
-            inner: Arc::new(Inner {
-                pool,
-                target,
-                statements,
-                timeout: self.timeout,
-                browser_idle: self.browser_idle,
-                clock: self.clock,
-            }),
-        })
-    }
 }
 
 fn config_error(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
     Error::new(ErrorKind::Config, Action::ParseUrl, message).with_backend(BACKEND)
-}
-
-/// The opener registered under `mysql` and `mariadb`.
-pub(crate) fn open_mysql(
-    url: &Url,
-    options: &mut UrlOptions,
-    common: &CommonOptions,
-) -> Result<OpenFuture> {
-    let builder = MySqlStoreBuilder::from_url(url, options, common)?;
-    Ok(Box::pin(async move {
-        let store: Arc<dyn Store> = Arc::new(builder.open().await?);
-        Ok(store)
-    }))
 }
 
 #[cfg(test)]
@@ -445,12 +362,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<MySqlStoreBuilder> {
-        let url = Url::parse(text).unwrap();
-        let mut options = UrlOptions::from_url(&url)?;
-        let common = CommonOptions::take_from(&mut options)?;
-        let builder = MySqlStoreBuilder::from_url(&url, &mut options, &common)?;
-        options.finish("mysql")?;
-        Ok(builder)
+        MySqlStoreBuilder::parse(text)
     }
 
     #[test]
@@ -478,6 +390,8 @@ mod tests {
             "mysql://h/db?x=1",
             "mysql://h/db?timeout=0",
             "mysql://h/db?pool_max=0",
+            "mysql://h/db?pool_max=18446744073709551615",
+            "mysql://h/db?cleanup_time=10m",
         ] {
             assert_eq!(parse(bad).unwrap_err().kind(), ErrorKind::Config, "{bad}");
         }

@@ -1,7 +1,7 @@
 //! mysql_async errors → sessionbank's [`Error`], with kind, operation, backend `mysql` and the
 //! redacted URL as target.
 
-use sessionbank_core::{Error, ErrorKind, Operation};
+use sessionbank_core::{Action, Error, ErrorKind, Operation};
 
 /// The backend name in every error.
 pub(crate) const BACKEND: &str = "mysql";
@@ -23,7 +23,11 @@ pub(crate) fn server_code(err: &mysql_async::Error) -> Option<u16> {
 
 /// Maps a mysql_async error into a sessionbank error for `operation` on `target`, and logs it
 /// at warn level.
-pub(crate) fn from_mysql(operation: Operation, target: &str, err: mysql_async::Error) -> Error {
+pub(crate) fn from_mysql(
+    operation: impl Into<Action>,
+    target: &str,
+    err: mysql_async::Error,
+) -> Error {
     let (kind, message) = match &err {
         mysql_async::Error::Io(_) => (
             ErrorKind::Unavailable,
@@ -66,7 +70,11 @@ pub(crate) fn from_mysql(operation: Operation, target: &str, err: mysql_async::E
 }
 
 /// The database did not answer within the configured timeout.
-pub(crate) fn timed_out(operation: Operation, target: &str, after: std::time::Duration) -> Error {
+pub(crate) fn timed_out(
+    operation: impl Into<Action>,
+    target: &str,
+    after: std::time::Duration,
+) -> Error {
     let error = Error::new(
         ErrorKind::Timeout,
         operation,

@@ -18,12 +18,12 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use sessionbank_core::{Patch, Record, Registry, SessionId, Store, Timestamp};
-//! use sessionbank_store_mysql::MySqlStore;
+//! use sessionbank_core::{BackendEntry, Patch, Record, Registry, SessionId, Store, Timestamp};
+//! use sessionbank_store_mysql::MySqlStoreBuilder;
 //!
 //! # async fn demo() -> sessionbank_core::Result<()> {
 //! let mut registry = Registry::new();
-//! registry.register(MySqlStore::REGISTRY_ENTRY);
+//! registry.register(BackendEntry::of::<MySqlStoreBuilder>());
 //! let store = registry.connect("mariadb://app:secret@127.0.0.1:3306/app?table=web_sessions").await?;
 //! let id = SessionId::generate()?;
 //! let now = Timestamp::now();
@@ -41,7 +41,40 @@ mod store;
 pub use config::{DEFAULT_POOL_MAX, DEFAULT_TIMEOUT, MySqlStoreBuilder};
 pub use store::{CLEANUP_BATCH, MySqlStore};
 
-/// The examples in `docs.md` compile (checked by `cargo test --doc`).
-#[cfg(doctest)]
+use std::future::Future;
+use std::pin::Pin;
+
+use sessionbank_core::{FromStoreUrl, Result, StoreUrl};
+
+/// `mysql:` and `mariadb:` URLs: the registry's entry is
+/// `BackendEntry::of::<MySqlStoreBuilder>()`.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_core::{BackendEntry, FromStoreUrl, Registry};
+/// use sessionbank_store_mysql::MySqlStoreBuilder;
+///
+/// assert_eq!(MySqlStoreBuilder::BACKEND, "mysql");
+/// let mut registry = Registry::new();
+/// registry.register(BackendEntry::of::<MySqlStoreBuilder>());
+/// assert_eq!(registry.known_schemes(), ["mariadb", "mysql"]);
+/// ```
+impl FromStoreUrl for MySqlStoreBuilder {
+    type Store = MySqlStore;
+    const BACKEND: &'static str = error::BACKEND;
+    const SCHEMES: &'static [&'static str] = &["mysql", "mariadb"];
+
+    fn from_url(url: &mut StoreUrl) -> Result<Self> {
+        Self::read_url(url)
+    }
+
+    fn open_store(self) -> Pin<Box<dyn Future<Output = Result<MySqlStore>> + Send + 'static>> {
+        Box::pin(self.open())
+    }
+}
+
+/// The MySQL/MariaDB store's reference: URL and options, table layout, concurrency, example
+/// (this crate's `docs.md`).
 #[doc = include_str!("../docs.md")]
-pub struct DocsMd;
+pub mod docs {}

@@ -15,7 +15,7 @@
 //! ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 //! ```
 
-use sessionbank_core::{Action, Error, Operation, validate_identifier};
+use sessionbank_core::{Action, Error, validate_identifier};
 
 use crate::error::BACKEND;
 
@@ -27,7 +27,7 @@ const MAX_TABLE_LEN: usize = 54;
 
 /// Checks a table name: an ASCII letter or `_`, then letters, digits or `_`, at most 54
 /// characters. Anything else never reaches SQL.
-pub(crate) fn validate_table(name: &str, operation: Operation) -> Result<(), Error> {
+pub(crate) fn validate_table(name: &str, operation: impl Into<Action>) -> Result<(), Error> {
     validate_identifier("table", name, MAX_TABLE_LEN, operation)
         .map_err(|e| e.with_backend(BACKEND))
 }

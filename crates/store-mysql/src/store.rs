@@ -6,15 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Pool, TxOpts, Value};
+use mysql_async::{OptsBuilder, Pool, PoolConstraints, PoolOpts, TxOpts, Value};
 use sessionbank_core::{
-    BackendEntry, Capabilities, Data, Error, Operation, Page, Patch, Record, Result, SessionId,
+    Action, Capabilities, Data, Error, Operation, Page, Patch, Record, Result, SessionId,
     SharedClock, Store, Timestamp, async_trait,
 };
 
-use crate::config::{MySqlStoreBuilder, open_mysql};
+use crate::config::DEFAULT_POOL_MAX;
+use crate::config::MySqlStoreBuilder;
 use crate::error::{self, BACKEND, DEADLOCK, DUPLICATE_KEY, LOCK_WAIT_TIMEOUT, server_code};
-use crate::schema::{Statements, key_path};
+use crate::schema::{Statements, key_path, validate_table};
 
 /// How many expired sessions one cleanup round selects (by the deadline index, without
 /// locking) and then deletes by primary key. Small, so a round holds few row locks for a
@@ -84,25 +85,6 @@ impl fmt::Debug for MySqlStore {
 }
 
 impl MySqlStore {
-    /// The registry entry for `mysql://` and `mariadb://` (feature `mysql`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use sessionbank_core::Registry;
-    /// use sessionbank_store_mysql::MySqlStore;
-    ///
-    /// let mut registry = Registry::new();
-    /// registry.register(MySqlStore::REGISTRY_ENTRY);
-    /// assert_eq!(registry.known_schemes(), ["mariadb", "mysql"]);
-    /// ```
-    pub const REGISTRY_ENTRY: BackendEntry = BackendEntry {
-        name: BACKEND,
-        schemes: &["mysql", "mariadb"],
-        feature: "mysql",
-        open: Some(open_mysql),
-    };
-
     /// A builder for the server at `host:port`.
     ///
     /// # Examples
@@ -110,6 +92,26 @@ impl MySqlStore {
     /// See [`MySqlStoreBuilder`].
     pub fn builder(host: impl Into<String>, port: u16) -> MySqlStoreBuilder {
         MySqlStoreBuilder::new(host.into(), port)
+    }
+
+    /// Reads a `mysql://` or `mariadb://` URL and opens the store it names:
+    /// [`MySqlStoreBuilder::parse`], then [`MySqlStoreBuilder::open`].
+    ///
+    /// # Errors
+    ///
+    /// As [`MySqlStoreBuilder::parse`] and [`MySqlStoreBuilder::open`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> sessionbank_core::Result<()> {
+    /// let store = sessionbank_store_mysql::MySqlStore::connect("mariadb://app:secret@127.0.0.1/app").await?;
+    /// assert_eq!(store.table(), "sessions");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(text: &str) -> Result<Self> {
+        MySqlStoreBuilder::parse(text)?.open().await
     }
 
     /// The table the sessions live in.
@@ -227,6 +229,81 @@ fn gone(operation: Operation) -> Error {
 
 fn is_duplicate(e: &mysql_async::Error) -> bool {
     server_code(e) == Some(DUPLICATE_KEY)
+}
+
+impl MySqlStoreBuilder {
+    /// Connects, creates the table and indexes unless `create(false)`, and checks the table.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`] for a bad table name; [`ErrorKind::Unavailable`] when the
+    /// server cannot be reached; [`ErrorKind::Timeout`] when it does not answer in time;
+    /// [`ErrorKind::Config`] when it refuses the login or the table is missing or lacks a
+    /// column.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> sessionbank_core::Result<()> {
+    /// let store = sessionbank_store_mysql::MySqlStore::builder("127.0.0.1", 3306)
+    ///     .user("root")
+    ///     .database("app")
+    ///     .open()
+    ///     .await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn open(self) -> Result<MySqlStore> {
+        validate_table(&self.table, Action::Connect)?;
+        let target = self.to_url();
+        let constraints = PoolConstraints::new(0, self.pool_max)
+            .unwrap_or_else(|| PoolConstraints::new(0, DEFAULT_POOL_MAX).unwrap_or_default());
+        let opts = OptsBuilder::default()
+            .ip_or_hostname(self.host.clone())
+            .tcp_port(self.port)
+            .user(self.user.clone())
+            .pass(self.password.clone())
+            .db_name(self.database.clone())
+            .client_found_rows(true)
+            .prefer_socket(false)
+            .stmt_cache_size(64)
+            .pool_opts(
+                PoolOpts::default()
+                    .with_constraints(constraints)
+                    .with_reset_connection(false),
+            );
+        let pool = Pool::new(opts);
+        let statements = Statements::new(&self.table);
+        let setup = async {
+            let mut conn = pool.get_conn().await?;
+            if self.create {
+                conn.query_drop(&statements.create_table).await?;
+            }
+            conn.query_drop(&statements.check_table).await?;
+            Ok::<_, mysql_async::Error>(())
+        };
+        let result = match tokio::time::timeout(self.timeout, setup).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(error::from_mysql(Action::Setup, &target, e)),
+            Err(_) => Err(error::timed_out(Action::Connect, &target, self.timeout)),
+        };
+        if let Err(e) = result {
+            let _ = tokio::time::timeout(Duration::from_secs(1), pool.disconnect()).await;
+            return Err(e);
+        }
+        tracing::debug!(target: "sessionbank::mysql", target = %target, table = %self.table, "mysql store opened");
+        Ok(MySqlStore {
+            inner: Arc::new(Inner {
+                pool,
+                target,
+                statements,
+                timeout: self.timeout,
+                browser_idle: self.browser_idle,
+                clock: self.clock,
+            }),
+        })
+    }
 }
 
 #[async_trait]

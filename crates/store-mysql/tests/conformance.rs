@@ -13,7 +13,7 @@ use serde_json::json;
 use sessionbank_core::{
     ErrorKind, ManualClock, Patch, Record, Registry, SessionId, Store, StoreHandle, Timestamp,
 };
-use sessionbank_store_mysql::{CLEANUP_BATCH, MySqlStore};
+use sessionbank_store_mysql::{CLEANUP_BATCH, MySqlStore, MySqlStoreBuilder};
 use sessionbank_testkit::servers::mariadb::MariaDbServer;
 use sessionbank_testkit::{Conformance, Namespace, random_name};
 
@@ -34,7 +34,7 @@ fn main() -> ExitCode {
             let url = format!("{by_url}?table={}&cleanup_time=off&pool_max=8", ns.name);
             async move {
                 let mut registry = Registry::new();
-                registry.register(MySqlStore::REGISTRY_ENTRY);
+                registry.register(sessionbank_core::BackendEntry::of::<MySqlStoreBuilder>());
                 registry.connect(&url).await
             }
         })
@@ -45,15 +45,7 @@ fn main() -> ExitCode {
 }
 
 async fn open(url: &str, table: &str) -> sessionbank_core::Result<MySqlStore> {
-    let mut registry = Registry::new();
-    registry.register(MySqlStore::REGISTRY_ENTRY);
-    let parsed = url::Url::parse(url).expect("the server URL parses");
-    let mut options = sessionbank_core::UrlOptions::from_url(&parsed)?;
-    let common = sessionbank_core::CommonOptions::take_from(&mut options)?;
-    sessionbank_store_mysql::MySqlStoreBuilder::from_url(&parsed, &mut options, &common)?
-        .table(table)
-        .open()
-        .await
+    MySqlStoreBuilder::parse(url)?.table(table).open().await
 }
 
 fn test<F, Fut>(name: &str, url: &str, body: F) -> Trial
@@ -100,20 +92,13 @@ fn extra_tests(url: &str) -> Vec<Trial> {
             // Without CLIENT_FOUND_ROWS MySQL reports 0 affected rows when nothing changed,
             // which would read as Gone: freeze the clock so last_access does not change either.
             let clock = ManualClock::starting_now();
-            let parsed = url::Url::parse(&url).unwrap();
-            let mut options = sessionbank_core::UrlOptions::from_url(&parsed).unwrap();
-            let common = sessionbank_core::CommonOptions::take_from(&mut options).unwrap();
-            let store = sessionbank_store_mysql::MySqlStoreBuilder::from_url(
-                &parsed,
-                &mut options,
-                &common,
-            )
-            .unwrap()
-            .table(random_name())
-            .clock(Arc::new(clock.clone()))
-            .open()
-            .await
-            .unwrap();
+            let store = MySqlStoreBuilder::parse(&url)
+                .unwrap()
+                .table(random_name())
+                .clock(Arc::new(clock.clone()))
+                .open()
+                .await
+                .unwrap();
             let id = SessionId::generate().unwrap();
             let mut record = live(hour());
             record.last_access = sessionbank_core::Clock::now(&clock);
@@ -135,7 +120,7 @@ fn extra_tests(url: &str) -> Vec<Trial> {
                     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{hostile:?}");
                 }
                 let mut registry = Registry::new();
-                registry.register(MySqlStore::REGISTRY_ENTRY);
+                registry.register(sessionbank_core::BackendEntry::of::<MySqlStoreBuilder>());
                 let err = registry
                     .connect(&format!("{url}?table=x%60%3B%20DROP%20TABLE%20y"))
                     .await
@@ -245,7 +230,7 @@ fn extra_tests(url: &str) -> Vec<Trial> {
         }),
         test("create_false_needs_the_table", url, |url| async move {
             let mut registry = Registry::new();
-            registry.register(MySqlStore::REGISTRY_ENTRY);
+            registry.register(sessionbank_core::BackendEntry::of::<MySqlStoreBuilder>());
             let err = registry
                 .connect(&format!("{url}?table={}&create=false", random_name()))
                 .await
@@ -260,7 +245,7 @@ fn extra_tests(url: &str) -> Vec<Trial> {
                     .await
                     .unwrap();
                 let mut registry = Registry::new();
-                registry.register(MySqlStore::REGISTRY_ENTRY);
+                registry.register(sessionbank_core::BackendEntry::of::<MySqlStoreBuilder>());
                 let store = registry
                     .connect(&format!("{}?timeout=5s&cleanup_time=off", server.url()))
                     .await
