@@ -16,7 +16,7 @@ use serde_json::json;
 use sessionbank_core::{Data, Record, SessionId, Store, Timestamp};
 use sessionbank_store_mongodb::mongodb::bson::{DateTime, Document, doc};
 use sessionbank_store_mongodb::mongodb::{Client, Collection};
-use sessionbank_store_mongodb::{MongoConfig, MongoStore};
+use sessionbank_store_mongodb::{MongoStore, MongoStoreBuilder};
 use sessionbank_testkit::servers::mongo::MongoServer;
 
 const TASKS: usize = 64;
@@ -109,13 +109,13 @@ async fn main() {
     let raw_url = format!("{}?collection=bench_raw", server.url("sessionbank"));
     let raw_store = MongoStore::connect(&raw_url).await.unwrap(); // same indexes
     drop(raw_store);
-    let config = MongoConfig::parse(&raw_url).unwrap();
-    let client = Client::with_uri_str(config.connection_string())
+    let config = MongoStoreBuilder::parse(&raw_url).unwrap();
+    let client = Client::with_uri_str(config.get_connection_string())
         .await
         .unwrap();
     let coll = client
-        .database(config.database())
-        .collection::<Document>(config.collection_name());
+        .database(config.get_database())
+        .collection::<Document>(config.get_collection());
 
     // Warm up both pools.
     let warm = Instant::now() + Duration::from_millis(500);

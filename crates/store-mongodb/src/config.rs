@@ -1,14 +1,12 @@
-//! `mongodb://` URLs and the store's options.
+//! [`MongoStoreBuilder`]: a MongoDB store's connection string and options, from a `mongodb://`
+//! URL. Opening it ([`MongoStoreBuilder::open`]) lives with the store, in `store.rs`.
 
 use std::fmt;
 use std::time::Duration;
 
-use sessionbank_core::{Action, CommonOptions, OpenFuture, Result, Store, UrlOptions, redact_url,
-};
-use url::Url;
+use sessionbank_core::{Action, Result, StoreUrl, parse_builder, redact_url};
 
-use crate::error::{self, BACKEND};
-use crate::store::MongoStore;
+use crate::error;
 
 /// The collection used when the URL names none: `sessions`, as in mongosess.
 pub const DEFAULT_COLLECTION: &str = "sessions";
@@ -66,17 +64,17 @@ pub const DRIVER_OPTIONS: &[&str] = &[
 /// # Examples
 ///
 /// ```
-/// use sessionbank_store_mongodb::MongoConfig;
+/// use sessionbank_store_mongodb::MongoStoreBuilder;
 ///
-/// let config = MongoConfig::parse("mongodb://app:secret@a:27017,b:27017/app?replicaSet=rs0&collection=web")?;
-/// assert_eq!(config.database(), "app");
-/// assert_eq!(config.collection_name(), "web");
-/// assert!(config.connection_string().starts_with("mongodb://app:secret@a:27017,b:27017/app?"));
+/// let config = MongoStoreBuilder::parse("mongodb://app:secret@a:27017,b:27017/app?replicaSet=rs0&collection=web")?;
+/// assert_eq!(config.get_database(), "app");
+/// assert_eq!(config.get_collection(), "web");
+/// assert!(config.get_connection_string().starts_with("mongodb://app:secret@a:27017,b:27017/app?"));
 /// assert!(!config.to_string().contains("secret"));
 /// # Ok::<(), sessionbank_core::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct MongoConfig {
+pub struct MongoStoreBuilder {
     connection_string: String,
     database: String,
     collection: String,
@@ -85,9 +83,9 @@ pub struct MongoConfig {
     target: String,
 }
 
-impl fmt::Debug for MongoConfig {
+impl fmt::Debug for MongoStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MongoConfig")
+        f.debug_struct("MongoStoreBuilder")
             .field("target", &self.target)
             .field("database", &self.database)
             .field("collection", &self.collection)
@@ -97,50 +95,51 @@ impl fmt::Debug for MongoConfig {
     }
 }
 
-impl fmt::Display for MongoConfig {
+impl fmt::Display for MongoStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.target)
     }
 }
 
-impl MongoConfig {
-    /// Parses a `mongodb://` or `mongodb+srv://` URL on its own (without a registry): the hosts
-    /// may be a comma-separated list.
+impl MongoStoreBuilder {
+    /// Reads a `mongodb://` or `mongodb+srv://` URL: the hosts may be a comma-separated list;
+    /// the options are `collection`, `timeout`, `browser_idle` and the driver's own (passed
+    /// on). The registry's own options (`cleanup_time`, `coalesce`) belong to
+    /// [`Registry::connect`](sessionbank_core::Registry::connect) and are refused here.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) for a malformed URL, a missing
     /// database, or an unknown option.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_store_mongodb::MongoStoreBuilder;
+    ///
+    /// let builder = MongoStoreBuilder::parse("mongodb://u:pw@a:27017,b:27018/app?collection=web&replicaSet=rs0")?;
+    /// assert_eq!((builder.get_database(), builder.get_collection()), ("app", "web"));
+    /// assert!(builder.get_connection_string().contains("a:27017,b:27018"));
+    /// assert!(!builder.get_target().contains("pw"));
+    /// assert!(MongoStoreBuilder::parse("mongodb://a/app?cleanup_time=1m").is_err());
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
     pub fn parse(text: &str) -> Result<Self> {
-        let (url, extra) = split_hosts(text)?;
-        let mut options = UrlOptions::from_url(&url)?;
-        let common = CommonOptions::take_from(&mut options)?;
-        let mut config = Self::from_parts(&url, extra, &mut options, &common)?;
-        // The janitor interval means nothing here: MongoDB expires documents itself.
-        let _ = common.cleanup_time;
-        options.finish(BACKEND)?;
-        config.browser_idle = common.browser_idle;
-        Ok(config)
+        parse_builder(text)
     }
 
-    /// Reads the URL as the registry hands it over: the first host in `url`, the others in
-    /// [`UrlOptions::take_extra_hosts`].
-    ///
-    /// # Errors
-    ///
-    /// As [`parse`](Self::parse).
-    pub fn from_url(url: &Url, options: &mut UrlOptions, common: &CommonOptions) -> Result<Self> {
-        let extra = options.take_extra_hosts();
-        let mut config = Self::from_parts(url, extra, options, common)?;
-        config.browser_idle = common.browser_idle;
-        Ok(config)
+    /// Reads the URL's hosts and options (see [`parse`](Self::parse)); the registry calls this
+    /// through [`FromStoreUrl`](sessionbank_core::FromStoreUrl).
+    pub(crate) fn read_url(url: &mut StoreUrl) -> Result<Self> {
+        let extra = url.take_extra_hosts();
+        let parsed = url.url().clone();
+        Self::from_parts(&parsed, extra, url)
     }
 
     fn from_parts(
-        url: &Url,
+        url: &url::Url,
         extra_hosts: Vec<String>,
-        options: &mut UrlOptions,
-        common: &CommonOptions,
+        options: &mut StoreUrl,
     ) -> Result<Self> {
         let target = redact_url(url);
         let fail = |what: String| error::config(Action::ParseUrl, &target, what);
@@ -213,7 +212,7 @@ impl MongoConfig {
             connection_string,
             database,
             collection,
-            browser_idle: common.browser_idle,
+            browser_idle: options.browser_idle(),
             timeout,
             target,
         })
@@ -239,64 +238,34 @@ impl MongoConfig {
     }
 
     /// The database (the URL path).
-    pub fn database(&self) -> &str {
+    pub fn get_database(&self) -> &str {
         &self.database
     }
 
     /// The collection.
-    pub fn collection_name(&self) -> &str {
+    pub fn get_collection(&self) -> &str {
         &self.collection
     }
 
     /// The connection string handed to the driver (it holds the password: do not log it).
-    pub fn connection_string(&self) -> &str {
+    pub fn get_connection_string(&self) -> &str {
         &self.connection_string
     }
 
     /// The redacted URL, for logs and errors.
-    pub fn target(&self) -> &str {
+    pub fn get_target(&self) -> &str {
         &self.target
     }
 
-    pub(crate) fn browser_idle_value(&self) -> Duration {
+    /// How long a browser session lives after its last access.
+    pub fn get_browser_idle(&self) -> Duration {
         self.browser_idle
     }
 
-    pub(crate) fn timeout_value(&self) -> Duration {
+    /// How long one operation may take.
+    pub fn get_timeout(&self) -> Duration {
         self.timeout
     }
-
-    /// Connects, and runs [`MongoStore::setup`] (the TTL and owner indexes).
-    ///
-    /// # Errors
-    ///
-    /// `Config` for a connection string the driver refuses or an index of another shape on
-    /// `deadline`; `Unavailable` or `Timeout` when the server cannot be reached.
-    pub async fn connect(self) -> Result<MongoStore> {
-        let store = MongoStore::from_config(self).await?;
-        store.setup().await?;
-        Ok(store)
-    }
-}
-
-/// Splits `mongodb://a:1,b:2/db` into a URL with the first host and the other hosts.
-fn split_hosts(text: &str) -> Result<(Url, Vec<String>)> {
-    let bad = |what: String| error::config(Action::ParseUrl, "mongodb://", what);
-    let (scheme, rest) = text
-        .split_once("://")
-        .ok_or_else(|| bad("not a URL: it has no scheme://".to_owned()))?;
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let (userinfo, hosts) = match authority.rsplit_once('@') {
-        Some((u, h)) => (format!("{u}@"), h),
-        None => (String::new(), authority),
-    };
-    let mut list = hosts.split(',');
-    let first = list.next().unwrap_or_default();
-    let extra: Vec<String> = list.map(str::to_owned).collect();
-    let url = Url::parse(&format!("{scheme}://{userinfo}{first}{tail}"))
-        .map_err(|e| bad(format!("malformed URL: {e}")))?;
-    Ok((url, extra))
 }
 
 /// Percent-decodes a URL path segment.
@@ -310,17 +279,4 @@ fn percent_decode(text: &str) -> String {
 /// Percent-encodes a value for the connection string.
 fn encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
-/// The registry's opener for `mongodb://` and `mongodb+srv://`.
-pub(crate) fn open_mongo(
-    url: &Url,
-    options: &mut UrlOptions,
-    common: &CommonOptions,
-) -> Result<OpenFuture> {
-    let config = MongoConfig::from_url(url, options, common)?;
-    Ok(Box::pin(async move {
-        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(config.connect().await?);
-        Ok(store)
-    }))
 }

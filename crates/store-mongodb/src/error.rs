@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use mongodb::error::{ErrorKind as DriverKind, WriteFailure};
-use sessionbank_core::{Error, ErrorKind, Operation};
+use sessionbank_core::{Action, Error, ErrorKind};
 
 /// The backend name in every error.
 pub(crate) const BACKEND: &str = "mongodb";
@@ -87,7 +87,11 @@ fn classify(err: &mongodb::error::Error) -> (ErrorKind, &'static str) {
 }
 
 /// Maps a driver error for `operation` and logs it at warn level.
-pub(crate) fn from_driver(operation: Operation, target: &str, err: mongodb::error::Error) -> Error {
+pub(crate) fn from_driver(
+    operation: impl Into<Action>,
+    target: &str,
+    err: mongodb::error::Error,
+) -> Error {
     let (kind, message) = classify(&err);
     let error = Error::new(kind, operation, message)
         .with_backend(BACKEND)
@@ -98,7 +102,7 @@ pub(crate) fn from_driver(operation: Operation, target: &str, err: mongodb::erro
 }
 
 /// The operation did not finish within the store's timeout.
-pub(crate) fn timed_out(operation: Operation, target: &str, after: Duration) -> Error {
+pub(crate) fn timed_out(operation: impl Into<Action>, target: &str, after: Duration) -> Error {
     let error = Error::new(
         ErrorKind::Timeout,
         operation,
@@ -111,7 +115,7 @@ pub(crate) fn timed_out(operation: Operation, target: &str, after: Duration) -> 
 }
 
 /// A stored document holds something the layout cannot read.
-pub(crate) fn corrupt(operation: Operation, target: &str, what: String) -> Error {
+pub(crate) fn corrupt(operation: impl Into<Action>, target: &str, what: String) -> Error {
     let error = Error::new(ErrorKind::Corrupt, operation, what)
         .with_backend(BACKEND)
         .with_target(target.to_owned());
@@ -120,14 +124,14 @@ pub(crate) fn corrupt(operation: Operation, target: &str, what: String) -> Error
 }
 
 /// The input cannot be stored in this layout.
-pub(crate) fn invalid(operation: Operation, target: &str, what: String) -> Error {
+pub(crate) fn invalid(operation: impl Into<Action>, target: &str, what: String) -> Error {
     Error::new(ErrorKind::InvalidInput, operation, what)
         .with_backend(BACKEND)
         .with_target(target.to_owned())
 }
 
 /// A configuration error (URL, options, indexes).
-pub(crate) fn config(operation: Operation, target: &str, what: String) -> Error {
+pub(crate) fn config(operation: impl Into<Action>, target: &str, what: String) -> Error {
     Error::new(ErrorKind::Config, operation, what)
         .with_backend(BACKEND)
         .with_target(target.to_owned())

@@ -17,12 +17,12 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use sessionbank_core::{Patch, Record, Registry, SessionId, Store, Timestamp};
-//! use sessionbank_store_mongodb::MongoStore;
+//! use sessionbank_core::{BackendEntry, Patch, Record, Registry, SessionId, Store, Timestamp};
+//! use sessionbank_store_mongodb::MongoStoreBuilder;
 //!
 //! # async fn demo() -> sessionbank_core::Result<()> {
 //! let mut registry = Registry::new();
-//! registry.register(MongoStore::REGISTRY_ENTRY);
+//! registry.register(BackendEntry::of::<MongoStoreBuilder>());
 //! let store = registry.connect("mongodb://127.0.0.1:27017/app?collection=sessions").await?;
 //! let id = SessionId::generate()?;
 //! let now = Timestamp::now();
@@ -40,7 +40,7 @@ mod store;
 
 pub use config::{
     DEFAULT_COLLECTION, DEFAULT_SERVER_SELECTION_TIMEOUT, DEFAULT_TIMEOUT, DRIVER_OPTIONS,
-    MongoConfig,
+    MongoStoreBuilder,
 };
 pub use layout::{DATA_FIELD, DEADLINE_FIELD, OWNER_FIELD, OWNER_INDEX_NAME, TTL_INDEX_NAME};
 pub use store::MongoStore;
@@ -48,7 +48,40 @@ pub use store::MongoStore;
 /// Re-exported: the driver, for [`MongoStore::from_client`].
 pub use mongodb;
 
-/// The examples in `docs.md` compile (checked by `cargo test --doc`).
-#[cfg(doctest)]
+use std::future::Future;
+use std::pin::Pin;
+
+use sessionbank_core::{FromStoreUrl, Result, StoreUrl};
+
+/// `mongodb:` and `mongodb+srv:` URLs: the registry's entry is
+/// `BackendEntry::of::<MongoStoreBuilder>()`.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_core::{BackendEntry, FromStoreUrl, Registry};
+/// use sessionbank_store_mongodb::MongoStoreBuilder;
+///
+/// assert_eq!(MongoStoreBuilder::BACKEND, "mongodb");
+/// let mut registry = Registry::new();
+/// registry.register(BackendEntry::of::<MongoStoreBuilder>());
+/// assert_eq!(registry.known_schemes(), ["mongodb", "mongodb+srv"]);
+/// ```
+impl FromStoreUrl for MongoStoreBuilder {
+    type Store = MongoStore;
+    const BACKEND: &'static str = error::BACKEND;
+    const SCHEMES: &'static [&'static str] = &["mongodb", "mongodb+srv"];
+
+    fn from_url(url: &mut StoreUrl) -> Result<Self> {
+        Self::read_url(url)
+    }
+
+    fn open_store(self) -> Pin<Box<dyn Future<Output = Result<MongoStore>> + Send + 'static>> {
+        Box::pin(self.open())
+    }
+}
+
+/// The MongoDB store's reference: URL and options, document layout, indexes, concurrency,
+/// example (this crate's `docs.md`).
 #[doc = include_str!("../docs.md")]
-pub struct DocsMd;
+pub mod docs {}

@@ -10,11 +10,12 @@ use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, IndexModel};
-use sessionbank_core::{Action, BackendEntry, Capabilities, Error, ErrorKind, Operation, Page, Patch, Record, Result,
-    SessionId, Store, Timestamp,
+use sessionbank_core::{
+    Action, Capabilities, Error, ErrorKind, Operation, Page, Patch, Record, Result, SessionId,
+    Store, Timestamp,
 };
 
-use crate::config::{DEFAULT_TIMEOUT, MongoConfig, open_mongo};
+use crate::config::{DEFAULT_TIMEOUT, MongoStoreBuilder};
 use crate::error::{self, BACKEND, from_driver, is_duplicate_key};
 use crate::layout::{
     self, DEADLINE_FIELD, OWNER_FIELD, OWNER_INDEX_NAME, TTL_INDEX_NAME, date, live, live_id,
@@ -64,28 +65,13 @@ impl std::fmt::Debug for MongoStore {
 }
 
 impl MongoStore {
-    /// The registry entry: schemes `mongodb` and `mongodb+srv`, feature `mongodb`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let entry = sessionbank_store_mongodb::MongoStore::REGISTRY_ENTRY;
-    /// assert_eq!(entry.schemes, ["mongodb", "mongodb+srv"]);
-    /// ```
-    pub const REGISTRY_ENTRY: BackendEntry = BackendEntry {
-        name: BACKEND,
-        schemes: &["mongodb", "mongodb+srv"],
-        feature: "mongodb",
-        open: Some(open_mongo),
-    };
-
     /// Connects to the URL and runs [`setup`](Self::setup).
     ///
     /// # Errors
     ///
-    /// As [`MongoConfig::parse`] and [`MongoConfig::connect`].
+    /// As [`MongoStoreBuilder::parse`] and [`MongoStoreBuilder::open`].
     pub async fn connect(url: &str) -> Result<Self> {
-        MongoConfig::parse(url)?.connect().await
+        MongoStoreBuilder::parse(url)?.open().await
     }
 
     /// A store over an application's existing client (sharing its pool). It does not run
@@ -150,19 +136,19 @@ impl MongoStore {
         }
     }
 
-    pub(crate) async fn from_config(config: MongoConfig) -> Result<Self> {
-        let target = config.target().to_owned();
-        let options = ClientOptions::parse(config.connection_string())
+    pub(crate) async fn from_builder(config: MongoStoreBuilder) -> Result<Self> {
+        let target = config.get_target().to_owned();
+        let options = ClientOptions::parse(config.get_connection_string())
             .await
             .map_err(|e| from_driver(Action::Connect, &target, e))?;
-        let client = Client::with_options(options)
-            .map_err(|e| from_driver(Action::Connect, &target, e))?;
+        let client =
+            Client::with_options(options).map_err(|e| from_driver(Action::Connect, &target, e))?;
         Ok(Self::new(
             client,
-            config.database(),
-            config.collection_name(),
-            config.browser_idle_value(),
-            config.timeout_value(),
+            config.get_database(),
+            config.get_collection(),
+            config.get_browser_idle(),
+            config.get_timeout(),
             target,
         ))
     }
@@ -266,7 +252,7 @@ impl MongoStore {
     /// Runs a driver call with the store's timeout, mapping its error.
     async fn run<T>(
         &self,
-        op: Operation,
+        op: impl Into<Action> + Copy,
         call: impl IntoFuture<Output = mongodb::error::Result<T>>,
     ) -> Result<T> {
         match tokio::time::timeout(self.inner.timeout, call.into_future()).await {
@@ -279,7 +265,7 @@ impl MongoStore {
     /// Like [`run`](Self::run), but a duplicate key error comes back as `Ok(Err(()))`.
     async fn run_insert(
         &self,
-        op: Operation,
+        op: impl Into<Action> + Copy,
         call: impl IntoFuture<Output = mongodb::error::Result<mongodb::results::InsertOneResult>>,
     ) -> Result<std::result::Result<(), ()>> {
         match tokio::time::timeout(self.inner.timeout, call.into_future()).await {
@@ -445,6 +431,32 @@ impl MongoStore {
             "the session kept changing during the rename; try again",
         )
         .with_backend(BACKEND))
+    }
+}
+
+impl MongoStoreBuilder {
+    /// Connects, and runs [`MongoStore::setup`] (the TTL and owner indexes).
+    ///
+    /// # Errors
+    ///
+    /// `Config` for a connection string the driver refuses or an index of another shape on
+    /// `deadline`; `Unavailable` or `Timeout` when the server cannot be reached.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> sessionbank_core::Result<()> {
+    /// use sessionbank_store_mongodb::MongoStoreBuilder;
+    ///
+    /// let store = MongoStoreBuilder::parse("mongodb://127.0.0.1/app")?.open().await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn open(self) -> Result<MongoStore> {
+        let store = MongoStore::from_builder(self).await?;
+        store.setup().await?;
+        Ok(store)
     }
 }
 

@@ -21,7 +21,7 @@ use sessionbank_core::{
 use sessionbank_store_mongodb::mongodb::bson::{Document, doc};
 use sessionbank_store_mongodb::mongodb::options::IndexOptions;
 use sessionbank_store_mongodb::mongodb::{Client, IndexModel};
-use sessionbank_store_mongodb::{MongoConfig, MongoStore, TTL_INDEX_NAME};
+use sessionbank_store_mongodb::{MongoStore, MongoStoreBuilder, TTL_INDEX_NAME};
 use sessionbank_testkit::servers::mongo::MongoServer;
 use sessionbank_testkit::{Conformance, Namespace, random_name};
 
@@ -238,11 +238,11 @@ async fn ttl_index_exists(url: String) -> anyhow::Result<()> {
 }
 
 async fn other_index_shape(url: String) -> anyhow::Result<()> {
-    let config = MongoConfig::parse(&url)?;
-    let client = Client::with_uri_str(config.connection_string()).await?;
+    let config = MongoStoreBuilder::parse(&url)?;
+    let client = Client::with_uri_str(config.get_connection_string()).await?;
     let coll = client
-        .database(config.database())
-        .collection::<Document>(config.collection_name());
+        .database(config.get_database())
+        .collection::<Document>(config.get_collection());
     coll.create_index(
         IndexModel::builder()
             .keys(doc! {"deadline": 1})
@@ -362,7 +362,7 @@ async fn race_renames(store: &MongoStore, from: &SessionId) -> anyhow::Result<(u
 
 async fn registry_opens(url: String) -> anyhow::Result<()> {
     let mut registry = Registry::new();
-    registry.register(MongoStore::REGISTRY_ENTRY);
+    registry.register(sessionbank_core::BackendEntry::of::<MongoStoreBuilder>());
     let store = registry
         .connect(&format!("{url}&browser_idle=1h&timeout=5s"))
         .await?;
@@ -380,9 +380,9 @@ async fn registry_opens(url: String) -> anyhow::Result<()> {
 }
 
 async fn from_client(url: String) -> anyhow::Result<()> {
-    let config = MongoConfig::parse(&url)?;
-    let client = Client::with_uri_str(config.connection_string()).await?;
-    let store = MongoStore::from_client(client, config.database(), config.collection_name());
+    let config = MongoStoreBuilder::parse(&url)?;
+    let client = Client::with_uri_str(config.get_connection_string()).await?;
+    let store = MongoStore::from_client(client, config.get_database(), config.get_collection());
     store.setup().await?;
     let id = SessionId::generate()?;
     store.create(&id, &record_with(json!({"x": 1}))).await?;
@@ -462,20 +462,20 @@ async fn server_goes_away() -> anyhow::Result<()> {
 }
 
 async fn connection_strings() -> anyhow::Result<()> {
-    let config = MongoConfig::parse(
+    let config = MongoStoreBuilder::parse(
         "mongodb://u:p%40ss@a:1,b:2,c/app?replicaSet=rs0&authSource=admin&collection=web&timeout=3s",
     )?;
-    let cs = config.connection_string();
+    let cs = config.get_connection_string();
     anyhow::ensure!(cs.starts_with("mongodb://u:p%40ss@a:1,b:2,c/app?"), "{cs}");
     anyhow::ensure!(
         cs.contains("replicaSet=rs0") && cs.contains("authSource=admin"),
         "{cs}"
     );
     anyhow::ensure!(!config.to_string().contains("p%40ss"), "redacted: {config}");
-    anyhow::ensure!(config.collection_name() == "web");
-    let srv = MongoConfig::parse("mongodb+srv://cluster0.example.net/app")?;
+    anyhow::ensure!(config.get_collection() == "web");
+    let srv = MongoStoreBuilder::parse("mongodb+srv://cluster0.example.net/app")?;
     anyhow::ensure!(
-        srv.connection_string()
+        srv.get_connection_string()
             .starts_with("mongodb+srv://cluster0.example.net/app?")
     );
     for bad in [
@@ -483,8 +483,9 @@ async fn connection_strings() -> anyhow::Result<()> {
         "mongodb://h/a.b",
         "mongodb://h/app?collection=",
         "mongodb://h/app?nosuch=1",
+        "mongodb://h/app?cleanup_time=1m",
     ] {
-        let err = MongoConfig::parse(bad).unwrap_err();
+        let err = MongoStoreBuilder::parse(bad).unwrap_err();
         anyhow::ensure!(err.kind() == ErrorKind::Config, "{bad}: {err}");
     }
     Ok(())
