@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
-use sessionbank_load::{LoadConfig, LoadTarget, SESSION_TTL, VALUE_KEY, run_load};
 use sessionbank_core::{Result, SessionId, Store, StoreHandle};
-use sessionbank_store_postgres::PostgresStore;
+use sessionbank_load::{LoadConfig, LoadTarget, SESSION_TTL, VALUE_KEY, run_load};
+use sessionbank_store_postgres::PostgresStoreBuilder;
 use sessionbank_testkit::servers::postgres::PostgresServer;
 use tokio_postgres::types::Json;
 use tokio_postgres::{Client, NoTls, Statement};
@@ -144,7 +144,7 @@ fn main() {
             "save+load pairs, {} tasks, {secs}s each, {}-byte payload, {pool} connections",
             config.concurrency, config.value_bytes
         );
-        let store = PostgresStore::builder(&url)
+        let store = PostgresStoreBuilder::parse(&url)
             .unwrap()
             .table("bench_store")
             .pool_size(pool)
@@ -152,7 +152,7 @@ fn main() {
             .await
             .unwrap();
         // The baseline writes the same table shape (its own table).
-        let _ = PostgresStore::builder(&url)
+        let _ = PostgresStoreBuilder::parse(&url)
             .unwrap()
             .table("bench_raw")
             .open()
@@ -191,7 +191,7 @@ fn main() {
         let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
         tokio::spawn(connection);
         let table = "bench_cleanup";
-        let cleaner = PostgresStore::builder(&url)
+        let cleaner = PostgresStoreBuilder::parse(&url)
             .unwrap()
             .table(table)
             .open()

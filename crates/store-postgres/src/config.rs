@@ -1,18 +1,20 @@
-//! `postgres://` URLs and options, and the builder that makes a [`PostgresStore`].
+//! [`PostgresStoreBuilder`]: a PostgreSQL store's connection (URL, driver config or an
+//! application's pool) and options. Building the pool ([`crate::conn`]) and opening the store
+//! ([`PostgresStoreBuilder::open`], in `store.rs`) live elsewhere.
 
-use std::sync::Arc;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use sessionbank_core::{Action, CommonOptions, DEFAULT_BROWSER_IDLE, Error, ErrorKind, OpenFuture, Result, Store,
-    UrlOptions, redact_url,
+use deadpool_postgres::Pool;
+use sessionbank_core::{
+    Action, DEFAULT_BROWSER_IDLE, Error, ErrorKind, Result, StoreUrl, parse_builder, redact_url,
 };
-use tokio_postgres::NoTls;
-use url::Url;
 
 use crate::error::BACKEND;
-use crate::layout::{Layout, MAX_SCHEMA_LEN, MAX_TABLE_LEN, Sql, validate_identifier};
-use crate::store::{Inner, PostgresStore};
+use crate::layout::{Layout, MAX_SCHEMA_LEN, MAX_TABLE_LEN, validate_identifier};
+
+/// The range of `pool_size`.
+const POOL_SIZE_RANGE: RangeInclusive<usize> = 1..=1024;
 
 /// Default schema: `public`, as koa-pg-session.
 pub const DEFAULT_SCHEMA: &str = "public";
@@ -31,7 +33,7 @@ pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the store's connections come from.
-enum Source {
+pub(crate) enum Source {
     /// A driver configuration (from a URL or given directly): the store builds its own pool.
     Config(Box<tokio_postgres::Config>),
     /// A pool the application already has.
@@ -51,28 +53,28 @@ enum Source {
 /// use std::time::Duration;
 /// use sessionbank_store_postgres::{Layout, PostgresStore};
 ///
-/// let builder = PostgresStore::builder("postgres://app:secret@db.internal:5432/app")?
+/// let builder = sessionbank_store_postgres::PostgresStoreBuilder::parse("postgres://app:secret@db.internal:5432/app")?
 ///     .schema("auth")
 ///     .table("sessions")
 ///     .create(false)
 ///     .layout(Layout::Native)
 ///     .browser_idle(Duration::from_secs(3600))
 ///     .pool_size(32);
-/// assert_eq!(builder.table_name(), "sessions");
+/// assert_eq!(builder.get_table(), "sessions");
 /// assert!(!format!("{builder:?}").contains("secret"));
 /// # Ok::<(), sessionbank_core::Error>(())
 /// ```
 pub struct PostgresStoreBuilder {
-    source: Source,
-    target: String,
-    schema: String,
-    table: String,
-    create: bool,
-    layout: Layout,
-    browser_idle: Duration,
-    pool_size: usize,
-    statement_timeout: Duration,
-    connect_timeout: Duration,
+    pub(crate) source: Source,
+    pub(crate) target: String,
+    pub(crate) schema: String,
+    pub(crate) table: String,
+    pub(crate) create: bool,
+    pub(crate) layout: Layout,
+    pub(crate) browser_idle: Duration,
+    pub(crate) pool_size: usize,
+    pub(crate) statement_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for PostgresStoreBuilder {
@@ -90,7 +92,7 @@ impl std::fmt::Debug for PostgresStoreBuilder {
     }
 }
 
-fn config_error(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
+pub(crate) fn config_error(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
     Error::new(ErrorKind::Config, Action::ParseUrl, message).with_backend(BACKEND)
 }
 
@@ -139,46 +141,39 @@ impl PostgresStoreBuilder {
         )
     }
 
-    pub(crate) fn from_url_text(url: &str) -> Result<Self> {
-        let parsed = Url::parse(url)
-            .map_err(|e| config_error(format!("the store URL does not parse: {e}")))?;
-        let mut options = UrlOptions::from_url(&parsed)?;
-        let common = CommonOptions::take_from(&mut options)?;
-        let builder = Self::from_url(&parsed, &mut options, &common)?;
-        options.finish(BACKEND)?;
-        Ok(builder)
-    }
-
-    /// Reads a `postgres://` (or `postgresql://`) URL: user, password, host, port and database
-    /// go to the driver; `schema`, `table`, `create`, `layout`, `pool_size`,
-    /// `statement_timeout`, `connect_timeout`, `application_name`, `options` and `sslmode`
-    /// are taken from `options`; `browser_idle` comes from `common` (`cleanup_time` is the
-    /// registry's janitor).
+    /// Reads a `postgres://` or `postgresql://` URL (several hosts allowed:
+    /// `postgres://u@h1:5432,h2:5432/db`) with the driver's `application_name`, `options` and
+    /// `sslmode`, and the store's `schema`, `table`, `create`, `layout`, `pool_size` (1–1024),
+    /// `statement_timeout`, `connect_timeout` and `browser_idle`. The registry's own options
+    /// (`cleanup_time`, `coalesce`) belong to
+    /// [`Registry::connect`](sessionbank_core::Registry::connect) and are refused here.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`] for a URL the driver cannot read, a malformed option, or
-    /// `sslmode=require` (TLS is not built in yet); [`ErrorKind::InvalidInput`] for a schema or
-    /// table name that is not 1–63 (table: 1–52) ASCII letters, digits or `_`.
+    /// [`ErrorKind::Config`] for a URL the driver cannot read, an unknown option or a value out
+    /// of range; [`ErrorKind::InvalidInput`] for a schema or table name that is not a plain
+    /// identifier.
     ///
     /// # Examples
     ///
     /// ```
-    /// use sessionbank_core::{CommonOptions, UrlOptions};
-    /// use sessionbank_store_postgres::{Layout, PostgresStoreBuilder};
+    /// use sessionbank_store_postgres::PostgresStoreBuilder;
     ///
-    /// let url = url::Url::parse("postgres://u:pw@h/db?schema=app&table=s&create=false&layout=koa&cleanup_time=10m")?;
-    /// let mut options = UrlOptions::from_url(&url)?;
-    /// let common = CommonOptions::take_from(&mut options)?;
-    /// let builder = PostgresStoreBuilder::from_url(&url, &mut options, &common)?;
-    /// options.finish("postgres")?;
-    /// assert_eq!((builder.schema_name(), builder.table_name()), ("app", "s"));
-    /// assert!(!builder.creates_table());
-    /// assert_eq!(builder.layout_kind(), Layout::Koa);
-    /// assert_eq!(common.cleanup_time, Some(std::time::Duration::from_secs(600)));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// let builder = sessionbank_store_postgres::PostgresStoreBuilder::parse("postgres://app:secret@db/app?table=web&pool_size=4")?;
+    /// assert_eq!(builder.get_table(), "web");
+    /// assert!(!format!("{builder:?}").contains("secret"));
+    /// assert!(sessionbank_store_postgres::PostgresStoreBuilder::parse("postgres://db/app?pool_size=0").is_err());
+    /// # Ok::<(), sessionbank_core::Error>(())
     /// ```
-    pub fn from_url(url: &Url, options: &mut UrlOptions, common: &CommonOptions) -> Result<Self> {
+    pub fn parse(text: &str) -> Result<Self> {
+        parse_builder(text)
+    }
+
+    /// Reads the URL's connection and options (see [`parse`](Self::parse)); the registry
+    /// calls this through [`FromStoreUrl`](sessionbank_core::FromStoreUrl).
+    pub(crate) fn read_url(options: &mut StoreUrl) -> Result<Self> {
+        let url = &options.url().clone();
+        let extra_hosts = options.take_extra_hosts();
         if !matches!(url.scheme(), "postgres" | "postgresql") {
             return Err(config_error(
                 "a PostgreSQL store URL starts with postgres:// or postgresql://",
@@ -190,6 +185,25 @@ impl PostgresStoreBuilder {
         let mut config: tokio_postgres::Config = bare.as_str().parse().map_err(|e| {
             config_error("the PostgreSQL URL cannot be read by the driver").with_source(e)
         })?;
+        if !extra_hosts.is_empty() {
+            // One port per host: the first host's (or 5432), then each extra host's.
+            if config.get_ports().is_empty() {
+                config.port(5432);
+            }
+            for host in &extra_hosts {
+                let (name, port) = match host.rsplit_once(':') {
+                    Some((name, port)) if !name.ends_with(':') => {
+                        let port = port.parse::<u16>().map_err(|_| {
+                            config_error(format!("`{host}` in the host list has no valid port"))
+                        })?;
+                        (name, port)
+                    }
+                    _ => (host.as_str(), 5432),
+                };
+                config.host(name.trim_start_matches('[').trim_end_matches(']'));
+                config.port(port);
+            }
+        }
         if let Some(name) = options.take("application_name") {
             config.application_name(&name);
         }
@@ -205,8 +219,12 @@ impl PostgresStoreBuilder {
                 ));
             }
         }
-        let mut builder = Self::with_source(Source::Config(Box::new(config)), redact_url(url))
-            .browser_idle(common.browser_idle);
+        let mut target = redact_url(url);
+        if !extra_hosts.is_empty() {
+            target.push_str(&format!(" (+{} more hosts)", extra_hosts.len()));
+        }
+        let mut builder = Self::with_source(Source::Config(Box::new(config)), target)
+            .browser_idle(options.browser_idle());
         if let Some(schema) = options.take("schema") {
             builder = builder.schema(schema);
         }
@@ -219,13 +237,8 @@ impl PostgresStoreBuilder {
         if let Some(layout) = options.take("layout") {
             builder = builder.layout(layout.parse()?);
         }
-        if let Some(size) = options.take_u64("pool_size")? {
-            if size == 0 {
-                return Err(config_error(
-                    "the store URL option `pool_size` must be above zero",
-                ));
-            }
-            builder = builder.pool_size(usize::try_from(size).unwrap_or(usize::MAX));
+        if let Some(size) = options.take_usize("pool_size", POOL_SIZE_RANGE)? {
+            builder = builder.pool_size(size);
         }
         if let Some(t) = options.take_duration("statement_timeout")? {
             builder = builder.statement_timeout(t);
@@ -312,7 +325,7 @@ impl PostgresStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// let builder = sessionbank_store_postgres::PostgresStore::builder("postgres://h/db")?
+    /// let builder = sessionbank_store_postgres::PostgresStoreBuilder::parse("postgres://h/db")?
     ///     .statement_timeout(std::time::Duration::from_secs(5));
     /// # let _ = builder;
     /// # Ok::<(), sessionbank_core::Error>(())
@@ -328,7 +341,7 @@ impl PostgresStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// let builder = sessionbank_store_postgres::PostgresStore::builder("postgres://h/db")?
+    /// let builder = sessionbank_store_postgres::PostgresStoreBuilder::parse("postgres://h/db")?
     ///     .connect_timeout(std::time::Duration::from_secs(2));
     /// # let _ = builder;
     /// # Ok::<(), sessionbank_core::Error>(())
@@ -344,7 +357,7 @@ impl PostgresStoreBuilder {
     /// # Examples
     ///
     /// See [`PostgresStoreBuilder::from_url`].
-    pub fn schema_name(&self) -> &str {
+    pub fn get_schema(&self) -> &str {
         &self.schema
     }
 
@@ -353,7 +366,7 @@ impl PostgresStoreBuilder {
     /// # Examples
     ///
     /// See [`PostgresStoreBuilder`].
-    pub fn table_name(&self) -> &str {
+    pub fn get_table(&self) -> &str {
         &self.table
     }
 
@@ -362,7 +375,7 @@ impl PostgresStoreBuilder {
     /// # Examples
     ///
     /// See [`PostgresStoreBuilder::from_url`].
-    pub fn creates_table(&self) -> bool {
+    pub fn get_create(&self) -> bool {
         self.create
     }
 
@@ -371,124 +384,15 @@ impl PostgresStoreBuilder {
     /// # Examples
     ///
     /// See [`PostgresStoreBuilder::from_url`].
-    pub fn layout_kind(&self) -> Layout {
+    pub fn get_layout(&self) -> Layout {
         self.layout
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         validate_identifier("schema", &self.schema, MAX_SCHEMA_LEN)?;
         validate_identifier("table", &self.table, MAX_TABLE_LEN)?;
         Ok(())
     }
-
-    /// Makes the store without touching the network: names are checked and the pool is built,
-    /// but no connection is opened. The first operation runs [`PostgresStore::setup`] (and any
-    /// operation issued meanwhile waits for it), so no session is written before the table is
-    /// checked. Must be called inside a tokio runtime.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::InvalidInput`] for a bad schema or table name; [`ErrorKind::Config`] when
-    /// the pool cannot be built.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let store = sessionbank_store_postgres::PostgresStore::builder("postgres://h/db")?.build()?;
-    /// assert!(!store.is_ready());
-    /// # Ok::<(), sessionbank_core::Error>(())
-    /// # })?;
-    /// # Ok::<(), sessionbank_core::Error>(())
-    /// ```
-    pub fn build(self) -> Result<PostgresStore> {
-        self.validate()?;
-        // Own pool: `pool_size` shared connections for single statements, plus two for the
-        // operations that need one to themselves (rename's transaction, cleanup, setup).
-        // An application's pool: half of it, so the application keeps the rest.
-        let (pool, shared) = match self.source {
-            Source::Pool(pool) => {
-                let shared = (pool.status().max_size / 2).max(1);
-                (pool, shared)
-            }
-            Source::Config(mut config) => {
-                config.connect_timeout(self.connect_timeout);
-                config.keepalives(true);
-                config.keepalives_idle(Duration::from_secs(60));
-                let manager = Manager::from_config(
-                    *config,
-                    NoTls,
-                    ManagerConfig {
-                        recycling_method: RecyclingMethod::Fast,
-                    },
-                );
-                let pool = Pool::builder(manager)
-                    .max_size(self.pool_size.saturating_add(2))
-                    .runtime(Runtime::Tokio1)
-                    .wait_timeout(Some(self.statement_timeout))
-                    .create_timeout(Some(self.connect_timeout))
-                    .recycle_timeout(Some(self.connect_timeout))
-                    .build()
-                    .map_err(|e| {
-                        config_error("the connection pool cannot be built").with_source(e)
-                    })?;
-                (pool, self.pool_size)
-            }
-        };
-        Ok(PostgresStore {
-            inner: Arc::new(Inner {
-                pool,
-                sql: Sql::new(self.layout, &self.schema, &self.table),
-                target: self.target,
-                schema: self.schema,
-                table: self.table,
-                create: self.create,
-                browser_idle: self.browser_idle,
-                timeout: self.statement_timeout,
-                ready: tokio::sync::OnceCell::new(),
-                shared: (0..shared).map(|_| std::sync::Mutex::new(None)).collect(),
-                next: std::sync::atomic::AtomicUsize::new(0),
-            }),
-        })
-    }
-
-    /// [`build`](Self::build), then [`PostgresStore::setup`]: connects, creates the table if
-    /// allowed and missing, and checks its columns.
-    ///
-    /// # Errors
-    ///
-    /// As [`build`](Self::build) and [`PostgresStore::setup`].
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// # async fn demo() -> sessionbank_core::Result<()> {
-    /// let store = sessionbank_store_postgres::PostgresStore::builder("postgres://app@db/app")?
-    ///     .table("sessions")
-    ///     .open()
-    ///     .await?;
-    /// # let _ = store;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn open(self) -> Result<PostgresStore> {
-        let store = self.build()?;
-        store.setup().await?;
-        Ok(store)
-    }
-}
-
-/// The opener registered under `postgres` and `postgresql`.
-pub(crate) fn open_postgres(
-    url: &Url,
-    options: &mut UrlOptions,
-    common: &CommonOptions,
-) -> Result<OpenFuture> {
-    let builder = PostgresStoreBuilder::from_url(url, options, common)?;
-    Ok(Box::pin(async move {
-        let store: Arc<dyn Store> = Arc::new(builder.open().await?);
-        Ok(store)
-    }))
 }
 
 #[cfg(test)]
@@ -496,33 +400,44 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<PostgresStoreBuilder> {
-        PostgresStoreBuilder::from_url_text(text)
+        PostgresStoreBuilder::parse(text)
     }
 
     #[test]
     fn defaults_are_the_seeds() {
         let b = parse("postgres://u@h/db").unwrap();
-        assert_eq!(b.schema_name(), "public");
-        assert_eq!(b.table_name(), "session");
-        assert!(b.creates_table());
-        assert_eq!(b.layout_kind(), Layout::Native);
+        assert_eq!(b.get_schema(), "public");
+        assert_eq!(b.get_table(), "session");
+        assert!(b.get_create());
+        assert_eq!(b.get_layout(), Layout::Native);
     }
 
     #[test]
     fn options_parse() {
         let b = parse(
-            "postgresql://u:pw@h:5433/db?schema=s1&table=t1&create=false&cleanup_time=10m\
+            "postgresql://u:pw@h:5433/db?schema=s1&table=t1&create=false\
              &browser_idle=2h&pool_size=4&statement_timeout=5s&layout=koa&application_name=x",
         )
         .unwrap();
-        assert_eq!((b.schema_name(), b.table_name()), ("s1", "t1"));
-        assert!(!b.creates_table());
+        assert_eq!((b.get_schema(), b.get_table()), ("s1", "t1"));
+        assert!(!b.get_create());
         assert_eq!(b.browser_idle, Duration::from_secs(7200));
         assert_eq!(b.pool_size, 4);
         assert_eq!(b.statement_timeout, Duration::from_secs(5));
-        assert_eq!(b.layout_kind(), Layout::Koa);
+        assert_eq!(b.get_layout(), Layout::Koa);
         assert!(!b.target.contains("pw"), "{}", b.target);
         assert!(!format!("{b:?}").contains("pw"));
+    }
+
+    #[test]
+    fn host_lists_reach_the_driver() {
+        let b = parse("postgres://u@h1:5433,h2,[::1]:5435/db").unwrap();
+        let Source::Config(config) = &b.source else {
+            panic!("a URL builds its own pool");
+        };
+        assert_eq!(config.get_hosts().len(), 3);
+        assert_eq!(config.get_ports(), [5433, 5432, 5435]);
+        assert!(b.target.contains("+2 more hosts"), "{}", b.target);
     }
 
     #[test]
@@ -532,6 +447,8 @@ mod tests {
             "postgres://h/db?create=maybe",
             "postgres://h/db?layout=mongo",
             "postgres://h/db?pool_size=0",
+            "postgres://h/db?pool_size=18446744073709551615",
+            "postgres://h/db?cleanup_time=10m",
             "postgres://h/db?sslmode=require",
             "postgres://h/db?statement_timeout=soon",
         ] {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use deadpool_postgres::PoolError;
-use sessionbank_core::{Action, Error, ErrorKind, Operation};
+use sessionbank_core::{Action, Error, ErrorKind};
 use tokio_postgres::error::SqlState;
 
 /// The backend name in every error.
@@ -67,7 +67,11 @@ fn classify(err: &tokio_postgres::Error) -> (ErrorKind, &'static str) {
 }
 
 /// Maps a driver error for `operation` and logs it at warn level.
-pub(crate) fn from_pg(operation: Operation, target: &str, err: tokio_postgres::Error) -> Error {
+pub(crate) fn from_pg(
+    operation: impl Into<Action>,
+    target: &str,
+    err: tokio_postgres::Error,
+) -> Error {
     let (kind, message) = classify(&err);
     let error = Error::new(kind, operation, message)
         .with_backend(BACKEND)
@@ -78,7 +82,7 @@ pub(crate) fn from_pg(operation: Operation, target: &str, err: tokio_postgres::E
 }
 
 /// Maps a failure to get a pooled connection.
-pub(crate) fn from_pool(operation: Operation, target: &str, err: PoolError) -> Error {
+pub(crate) fn from_pool(operation: impl Into<Action>, target: &str, err: PoolError) -> Error {
     let error = match err {
         PoolError::Backend(e) => return from_pg(operation, target, e),
         PoolError::Timeout(_) => Error::new(
@@ -105,7 +109,7 @@ pub(crate) fn from_pool(operation: Operation, target: &str, err: PoolError) -> E
 }
 
 /// The operation did not finish within the store's `statement_timeout`.
-pub(crate) fn timed_out(operation: Operation, target: &str, after: Duration) -> Error {
+pub(crate) fn timed_out(operation: impl Into<Action>, target: &str, after: Duration) -> Error {
     let error = Error::new(
         ErrorKind::Timeout,
         operation,
@@ -118,7 +122,7 @@ pub(crate) fn timed_out(operation: Operation, target: &str, after: Duration) -> 
 }
 
 /// A row holds something the layout cannot read.
-pub(crate) fn corrupt(operation: Operation, target: &str, what: &'static str) -> Error {
+pub(crate) fn corrupt(operation: impl Into<Action>, target: &str, what: &'static str) -> Error {
     let error = Error::new(ErrorKind::Corrupt, operation, what)
         .with_backend(BACKEND)
         .with_target(target.to_owned());

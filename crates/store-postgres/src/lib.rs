@@ -19,12 +19,12 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use sessionbank_core::{Patch, Record, Registry, SessionId, Store, Timestamp};
-//! use sessionbank_store_postgres::PostgresStore;
+//! use sessionbank_core::{BackendEntry, Patch, Record, Registry, SessionId, Store, Timestamp};
+//! use sessionbank_store_postgres::PostgresStoreBuilder;
 //!
 //! # async fn demo() -> sessionbank_core::Result<()> {
 //! let mut registry = Registry::new();
-//! registry.register(PostgresStore::REGISTRY_ENTRY);
+//! registry.register(BackendEntry::of::<PostgresStoreBuilder>());
 //! let store = registry
 //!     .connect("postgres://app:secret@db.internal/app?table=sessions&cleanup_time=10m")
 //!     .await?;
@@ -38,6 +38,7 @@
 //! ```
 
 mod config;
+mod conn;
 mod error;
 mod layout;
 mod setup;
@@ -55,7 +56,40 @@ pub use deadpool_postgres;
 /// Re-exported: the driver configuration [`PostgresStore::builder_from_config`] takes.
 pub use tokio_postgres;
 
-/// The examples in `docs.md` compile (checked by `cargo test --doc`).
-#[cfg(doctest)]
+use std::future::Future;
+use std::pin::Pin;
+
+use sessionbank_core::{FromStoreUrl, Result, StoreUrl};
+
+/// `postgres:` and `postgresql:` URLs: the registry's entry is
+/// `BackendEntry::of::<PostgresStoreBuilder>()`.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_core::{BackendEntry, FromStoreUrl, Registry};
+/// use sessionbank_store_postgres::PostgresStoreBuilder;
+///
+/// assert_eq!(PostgresStoreBuilder::BACKEND, "postgres");
+/// let mut registry = Registry::new();
+/// registry.register(BackendEntry::of::<PostgresStoreBuilder>());
+/// assert_eq!(registry.known_schemes(), ["postgres", "postgresql"]);
+/// ```
+impl FromStoreUrl for PostgresStoreBuilder {
+    type Store = PostgresStore;
+    const BACKEND: &'static str = error::BACKEND;
+    const SCHEMES: &'static [&'static str] = &["postgres", "postgresql"];
+
+    fn from_url(url: &mut StoreUrl) -> Result<Self> {
+        Self::read_url(url)
+    }
+
+    fn open_store(self) -> Pin<Box<dyn Future<Output = Result<PostgresStore>> + Send + 'static>> {
+        Box::pin(self.open())
+    }
+}
+
+/// The PostgreSQL store's reference: URL and options, the native and koa-pg-session table
+/// layouts, setup, concurrency, example (this crate's `docs.md`).
 #[doc = include_str!("../docs.md")]
-pub struct DocsMd;
+pub mod docs {}

@@ -2,9 +2,9 @@
 
 use sessionbank_core::{Action, Result};
 
+use crate::conn::Inner;
 use crate::error::{self, BACKEND};
 use crate::layout::Layout;
-use crate::store::Inner;
 
 const COLUMNS: &str = "SELECT column_name::text, data_type::text FROM information_schema.columns \
                        WHERE table_schema = $1 AND table_name = $2";

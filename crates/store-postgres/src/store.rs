@@ -2,19 +2,21 @@
 //! `tokio-postgres` connections, with prepared (per-connection cached) statements.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Object, Pool};
 use serde_json::Value;
-use sessionbank_core::{Action, BackendEntry, Capabilities, Data, Error, Operation, Page, Patch, Record, Result, SessionId,
-    Store, Timestamp, async_trait,
+use sessionbank_core::{
+    Action, Capabilities, Data, Error, Operation, Page, Patch, Record, Result, SessionId, Store,
+    Timestamp, async_trait,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::Json;
 
-use crate::config::{PostgresStoreBuilder, open_postgres};
+use crate::config::PostgresStoreBuilder;
+use crate::conn::{Inner, build_pool};
 use crate::error::{self, BACKEND};
 use crate::layout::{Layout, Sql};
 
@@ -51,7 +53,7 @@ use crate::layout::{Layout, Sql};
 /// use sessionbank_store_postgres::PostgresStore;
 ///
 /// # async fn demo() -> sessionbank_core::Result<()> {
-/// let store = PostgresStore::builder("postgres://app@db.internal/app")?
+/// let store = sessionbank_store_postgres::PostgresStoreBuilder::parse("postgres://app@db.internal/app")?
 ///     .table("sessions")
 ///     .open()
 ///     .await?;
@@ -65,22 +67,6 @@ use crate::layout::{Layout, Sql};
 #[derive(Clone)]
 pub struct PostgresStore {
     pub(crate) inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) pool: Pool,
-    pub(crate) sql: Sql,
-    pub(crate) target: String,
-    pub(crate) schema: String,
-    pub(crate) table: String,
-    pub(crate) create: bool,
-    pub(crate) browser_idle: Duration,
-    pub(crate) timeout: Duration,
-    pub(crate) ready: tokio::sync::OnceCell<()>,
-    /// Connections taken from the pool once and shared by every single-statement operation:
-    /// tokio-postgres pipelines the statements of concurrent callers on one connection.
-    pub(crate) shared: Vec<Mutex<Option<Arc<Object>>>>,
-    pub(crate) next: AtomicUsize,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -137,38 +123,24 @@ fn millis(d: Duration) -> i64 {
 }
 
 impl PostgresStore {
-    /// The registry entry: schemes `postgres` and `postgresql`, cargo feature `postgres`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let entry = sessionbank_store_postgres::PostgresStore::REGISTRY_ENTRY;
-    /// assert_eq!(entry.schemes, &["postgres", "postgresql"]);
-    /// ```
-    pub const REGISTRY_ENTRY: BackendEntry = BackendEntry {
-        name: BACKEND,
-        schemes: &["postgres", "postgresql"],
-        feature: "postgres",
-        open: Some(open_postgres),
-    };
-
-    /// A builder from a `postgres://user:password@host:port/database?options` URL.
+    /// Reads a `postgres://` URL and opens the store it names:
+    /// [`PostgresStoreBuilder::parse`], then [`PostgresStoreBuilder::open`].
     ///
     /// # Errors
     ///
-    /// As [`PostgresStoreBuilder::from_url`]; an unknown option is [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config).
+    /// As [`PostgresStoreBuilder::parse`] and [`PostgresStoreBuilder::open`].
     ///
     /// # Examples
     ///
+    /// ```no_run
+    /// # async fn demo() -> sessionbank_core::Result<()> {
+    /// let store = sessionbank_store_postgres::PostgresStore::connect("postgres://app@db/app?table=web").await?;
+    /// assert!(store.is_ready());
+    /// # Ok(())
+    /// # }
     /// ```
-    /// let builder = sessionbank_store_postgres::PostgresStore::builder(
-    ///     "postgres://app:pw@localhost/app?table=sessions&create=false",
-    /// )?;
-    /// assert_eq!(builder.table_name(), "sessions");
-    /// # Ok::<(), sessionbank_core::Error>(())
-    /// ```
-    pub fn builder(url: &str) -> Result<PostgresStoreBuilder> {
-        PostgresStoreBuilder::from_url_text(url)
+    pub async fn connect(text: &str) -> Result<Self> {
+        PostgresStoreBuilder::parse(text)?.open().await
     }
 
     /// A builder from a driver configuration (the seed's "connection object").
@@ -220,7 +192,7 @@ impl PostgresStore {
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// use sessionbank_store_postgres::{Layout, PostgresStore};
-    /// let store = PostgresStore::builder("postgres://h/db?layout=koa")?.build()?;
+    /// let store = sessionbank_store_postgres::PostgresStoreBuilder::parse("postgres://h/db?layout=koa")?.build()?;
     /// assert_eq!(store.layout(), Layout::Koa);
     /// # Ok::<(), sessionbank_core::Error>(())
     /// # })?;
@@ -237,7 +209,7 @@ impl PostgresStore {
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let store = sessionbank_store_postgres::PostgresStore::builder("postgres://h/db?pool_size=3")?.build()?;
+    /// let store = sessionbank_store_postgres::PostgresStoreBuilder::parse("postgres://h/db?pool_size=3")?.build()?;
     /// assert_eq!(store.pool().status().max_size, 3 + 2);
     /// # Ok::<(), sessionbank_core::Error>(())
     /// # })?;
@@ -265,7 +237,7 @@ impl PostgresStore {
     ///
     /// ```no_run
     /// # async fn demo() -> sessionbank_core::Result<()> {
-    /// let store = sessionbank_store_postgres::PostgresStore::builder("postgres://app@db/app")?.build()?;
+    /// let store = sessionbank_store_postgres::PostgresStoreBuilder::parse("postgres://app@db/app")?.build()?;
     /// store.setup().await?; // as koa-pg-session's setup(); optional: the first operation runs it
     /// # Ok(())
     /// # }
@@ -274,7 +246,8 @@ impl PostgresStore {
         self.ready(Action::Setup).await
     }
 
-    async fn ready(&self, operation: Operation) -> Result<()> {
+    async fn ready(&self, operation: impl Into<Action>) -> Result<()> {
+        let operation = operation.into();
         if self.inner.ready.initialized() {
             return Ok(());
         }
@@ -509,6 +482,78 @@ impl PostgresStore {
             )
             .with_backend(BACKEND)),
         }
+    }
+}
+
+impl PostgresStoreBuilder {
+    /// Makes the store without touching the network: names are checked and the pool is built,
+    /// but no connection is opened. The first operation runs [`PostgresStore::setup`] (and any
+    /// operation issued meanwhile waits for it), so no session is written before the table is
+    /// checked. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidInput`] for a bad schema or table name; [`ErrorKind::Config`] when
+    /// the pool cannot be built.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = sessionbank_store_postgres::PostgresStoreBuilder::parse("postgres://h/db")?.build()?;
+    /// assert!(!store.is_ready());
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// # })?;
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub fn build(self) -> Result<PostgresStore> {
+        self.validate()?;
+        let (pool, shared) = build_pool(
+            self.source,
+            self.pool_size,
+            self.connect_timeout,
+            self.statement_timeout,
+        )?;
+        Ok(PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                sql: Sql::new(self.layout, &self.schema, &self.table),
+                target: self.target,
+                schema: self.schema,
+                table: self.table,
+                create: self.create,
+                browser_idle: self.browser_idle,
+                timeout: self.statement_timeout,
+                ready: tokio::sync::OnceCell::new(),
+                shared: (0..shared).map(|_| std::sync::Mutex::new(None)).collect(),
+                next: std::sync::atomic::AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// [`build`](Self::build), then [`PostgresStore::setup`]: connects, creates the table if
+    /// allowed and missing, and checks its columns.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build) and [`PostgresStore::setup`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn demo() -> sessionbank_core::Result<()> {
+    /// let store = sessionbank_store_postgres::PostgresStoreBuilder::parse("postgres://app@db/app")?
+    ///     .table("sessions")
+    ///     .open()
+    ///     .await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn open(self) -> Result<PostgresStore> {
+        let store = self.build()?;
+        store.setup().await?;
+        Ok(store)
     }
 }
 

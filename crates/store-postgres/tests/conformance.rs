@@ -4,7 +4,7 @@
 mod pg;
 
 use sessionbank_core::StoreHandle;
-use sessionbank_store_postgres::PostgresStore;
+use sessionbank_store_postgres::PostgresStoreBuilder;
 use sessionbank_testkit::servers::postgres::PostgresServer;
 use sessionbank_testkit::{Conformance, Namespace};
 
@@ -16,7 +16,7 @@ fn main() -> std::process::ExitCode {
         .backend("postgres", move |ns: Namespace| {
             let url = conformance_url.clone();
             async move {
-                let store = PostgresStore::builder(&url)?
+                let store = PostgresStoreBuilder::parse(&url)?
                     .table(ns.name)
                     .pool_size(4)
                     .open()

@@ -10,7 +10,7 @@ use serde_json::json;
 use sessionbank_core::{
     Data, ErrorKind, Patch, Record, Registry, SessionId, Store, StoreHandle, Timestamp,
 };
-use sessionbank_store_postgres::{Layout, PostgresStore};
+use sessionbank_store_postgres::{Layout, PostgresStore, PostgresStoreBuilder};
 use sessionbank_testkit::random_name;
 use sessionbank_testkit::servers::postgres::PostgresServer;
 
@@ -74,7 +74,7 @@ pub(crate) fn tests(url: &str) -> Vec<Trial> {
 
 fn registry() -> Registry {
     let mut registry = Registry::new();
-    registry.register(PostgresStore::REGISTRY_ENTRY);
+    registry.register(sessionbank_core::BackendEntry::of::<PostgresStoreBuilder>());
     registry
 }
 
@@ -226,7 +226,7 @@ async fn create_false_refuses_a_missing_table(url: String) -> anyhow::Result<()>
 async fn builder_options_and_schema(url: String) -> anyhow::Result<()> {
     let schema = random_name();
     let table = random_name();
-    let store = PostgresStore::builder(&url)?
+    let store = PostgresStoreBuilder::parse(&url)?
         .schema(&schema)
         .table(&table)
         .create(true)
@@ -364,7 +364,7 @@ async fn a_missing_or_wrongly_typed_column_is_named(url: String) -> anyhow::Resu
              expires_at timestamptz, created_at timestamptz NOT NULL, last_access timestamptz NOT NULL)"
         ))
         .await?;
-    let err = PostgresStore::builder(&url)?
+    let err = PostgresStoreBuilder::parse(&url)?
         .table(&missing)
         .open()
         .await
@@ -383,7 +383,7 @@ async fn a_missing_or_wrongly_typed_column_is_named(url: String) -> anyhow::Resu
              expires_at timestamptz, created_at timestamptz NOT NULL, last_access timestamptz NOT NULL, owner text)"
         ))
         .await?;
-    let err = PostgresStore::builder(&url)?
+    let err = PostgresStoreBuilder::parse(&url)?
         .table(&wrong)
         .open()
         .await
@@ -447,7 +447,7 @@ async fn extra_columns_are_fine(url: String) -> anyhow::Result<()> {
              last_access timestamptz NOT NULL, owner text, tenant text DEFAULT 'acme', note int)"
         ))
         .await?;
-    let store = PostgresStore::builder(&url)?
+    let store = PostgresStoreBuilder::parse(&url)?
         .table(&table)
         .create(false)
         .open()
@@ -478,7 +478,7 @@ async fn hostile_identifiers_never_reach_sql(url: String) -> anyhow::Result<()> 
     for name in hostile {
         for (schema, table) in [("public", name), (name, "session")] {
             // Through the builder: refused before any connection is made.
-            let err = PostgresStore::builder(&url)?
+            let err = PostgresStoreBuilder::parse(&url)?
                 .schema(schema)
                 .table(table)
                 .open()
@@ -516,7 +516,7 @@ async fn hostile_identifiers_never_reach_sql(url: String) -> anyhow::Result<()> 
         "postgres://postgres@127.0.0.1:{}/postgres",
         sessionbank_testkit::servers::free_port()
     );
-    let err = PostgresStore::builder(&closed)?
+    let err = PostgresStoreBuilder::parse(&closed)?
         .table("a;b")
         .open()
         .await
@@ -532,11 +532,14 @@ async fn hostile_identifiers_never_reach_sql(url: String) -> anyhow::Result<()> 
 }
 
 async fn time_zone_check(utc_url: &str, other_url: &str, table: &str) -> anyhow::Result<()> {
-    let other = PostgresStore::builder(other_url)?
+    let other = PostgresStoreBuilder::parse(other_url)?
         .table(table)
         .open()
         .await?;
-    let utc = PostgresStore::builder(utc_url)?.table(table).open().await?;
+    let utc = PostgresStoreBuilder::parse(utc_url)?
+        .table(table)
+        .open()
+        .await?;
     let client = raw(other_url).await?;
     let tz: String = client.query_one("SHOW TimeZone", &[]).await?.get(0);
     ensure!(tz != "UTC", "the connection runs in {tz}");
@@ -613,12 +616,12 @@ async fn a_server_started_in_another_time_zone_shifts_no_expiry(
 
 async fn two_stores_cleaning_at_once_neither_fail_nor_deadlock(url: String) -> anyhow::Result<()> {
     let table = random_name();
-    let a = PostgresStore::builder(&url)?
+    let a = PostgresStoreBuilder::parse(&url)?
         .table(&table)
         .pool_size(2)
         .open()
         .await?;
-    let b = PostgresStore::builder(&url)?
+    let b = PostgresStoreBuilder::parse(&url)?
         .table(&table)
         .pool_size(2)
         .open()
@@ -663,7 +666,7 @@ async fn two_stores_cleaning_at_once_neither_fail_nor_deadlock(url: String) -> a
 
 async fn operations_before_setup_wait_for_it(url: String) -> anyhow::Result<()> {
     let table = random_name();
-    let store = PostgresStore::builder(&url)?.table(&table).build()?;
+    let store = PostgresStoreBuilder::parse(&url)?.table(&table).build()?;
     ensure!(!store.is_ready());
     let ids: Vec<SessionId> = (0..16).map(|_| id()).collect::<anyhow::Result<_>>()?;
     let writes = ids.iter().map(|id| {
@@ -722,7 +725,7 @@ async fn a_config_struct_works(url: String) -> anyhow::Result<()> {
 async fn a_server_that_goes_away_gives_unavailable(_url: String) -> anyhow::Result<()> {
     let mut server = tokio::task::spawn_blocking(PostgresServer::start).await?;
     let table = random_name();
-    let store = PostgresStore::builder(&server.url())?
+    let store = PostgresStoreBuilder::parse(&server.url())?
         .table(&table)
         .pool_size(4)
         .statement_timeout(Duration::from_secs(10))
@@ -787,7 +790,10 @@ async fn a_server_that_goes_away_gives_unavailable(_url: String) -> anyhow::Resu
 
 async fn update_merges_in_one_statement_and_never_resurrects(url: String) -> anyhow::Result<()> {
     let table = random_name();
-    let store = PostgresStore::builder(&url)?.table(&table).open().await?;
+    let store = PostgresStoreBuilder::parse(&url)?
+        .table(&table)
+        .open()
+        .await?;
     let id = id()?;
     store.set(&id, &record(hour())).await?;
     store
@@ -865,7 +871,7 @@ async fn secrets_stay_out_of_errors(url: String) -> anyhow::Result<()> {
 
 async fn extreme_times_are_refused_or_clamped_never_a_panic(url: String) -> anyhow::Result<()> {
     let table = random_name();
-    let store = PostgresStore::builder(&url)?
+    let store = PostgresStoreBuilder::parse(&url)?
         .table(&table)
         .browser_idle(Duration::MAX)
         .open()
@@ -906,7 +912,7 @@ async fn extreme_times_are_refused_or_clamped_never_a_panic(url: String) -> anyh
 async fn killed_connections_are_replaced(url: String) -> anyhow::Result<()> {
     let table = random_name();
     let app = random_name();
-    let store = PostgresStore::builder(&with_query(&url, &format!("application_name={app}")))?
+    let store = PostgresStoreBuilder::parse(&with_query(&url, &format!("application_name={app}")))?
         .table(&table)
         .pool_size(2)
         .open()
