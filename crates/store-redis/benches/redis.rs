@@ -30,8 +30,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use sessionbank_load::{LoadConfig, LoadTarget, knob, median, run_load};
 use sessionbank_core::{Action, Error, ErrorKind, Result, SessionId, StoreHandle};
+use sessionbank_load::{LoadConfig, LoadTarget, knob, median, run_load};
 use sessionbank_store_redis::RedisStore;
 use sessionbank_testkit::servers::redis::RedisServer;
 

@@ -1,24 +1,15 @@
-//! `redis://`, `rediss://`, `redis+cluster://` and `redis+sentinel://` URLs and options, and the
-//! builder that connects a [`RedisStore`].
+//! [`RedisStoreBuilder`]: a Redis store's topology (standalone, Sentinel, Cluster), TLS and
+//! options, from code or from a `redis://`, `rediss://`, `redis+cluster://` or
+//! `redis+sentinel://` URL. Making the clients lives in `client.rs`, opening the store
+//! ([`RedisStoreBuilder::open`]) in `store.rs`.
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use redis::cluster::ClusterClientBuilder;
-use redis::sentinel::{SentinelClientBuilder, SentinelServerType};
-use redis::{
-    AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates,
-};
-use sessionbank_core::{Action, BackendEntry, CommonOptions, DEFAULT_BROWSER_IDLE, OpenFuture, Result, Store,
-    UrlOptions, redact_url,
-};
-use url::Url;
+use sessionbank_core::{DEFAULT_BROWSER_IDLE, Result, StoreUrl, parse_builder, redact_url};
 
-use crate::conn::{Conn, Connector, Reconnecting};
-use crate::error::{self, BACKEND};
-use crate::store::{Inner, RedisStore};
+use crate::error;
 
 /// The default key prefix.
 ///
@@ -62,8 +53,8 @@ const MAX_PREFIX: usize = 128;
 /// ```
 /// use sessionbank_store_redis::{Layout, RedisStoreBuilder};
 ///
-/// let b = RedisStoreBuilder::from_url_str("redis://127.0.0.1:6379/0?layout=hash")?;
-/// assert_eq!(b.key_layout(), Layout::Hash);
+/// let b = RedisStoreBuilder::parse("redis://127.0.0.1:6379/0?layout=hash")?;
+/// assert_eq!(b.get_layout(), Layout::Hash);
 /// assert_eq!(Layout::default(), Layout::String);
 /// assert_eq!("hash".parse::<Layout>().ok(), Some(Layout::Hash));
 /// # Ok::<(), sessionbank_core::Error>(())
@@ -146,9 +137,9 @@ pub(crate) enum Topology {
 /// use std::time::Duration;
 /// use sessionbank_store_redis::RedisStoreBuilder;
 ///
-/// let builder = RedisStoreBuilder::from_url_str("redis://:hunter2@127.0.0.1:6379/2?prefix=app:")?
+/// let builder = RedisStoreBuilder::parse("redis://:hunter2@127.0.0.1:6379/2?prefix=app:")?
 ///     .response_timeout(Duration::from_secs(2));
-/// assert_eq!(builder.prefix(), "app:");
+/// assert_eq!(builder.get_prefix(), "app:");
 /// assert!(!format!("{builder:?}").contains("hunter2"));
 /// # Ok::<(), sessionbank_core::Error>(())
 /// ```
@@ -274,7 +265,7 @@ impl RedisStoreBuilder {
     ///
     /// ```
     /// let builder = sessionbank_store_redis::RedisStoreBuilder::standalone("127.0.0.1", 6379);
-    /// assert_eq!(builder.prefix(), "sessionbank:");
+    /// assert_eq!(builder.get_prefix(), "sessionbank:");
     /// ```
     pub fn standalone(host: &str, port: u16) -> Self {
         Self {
@@ -298,118 +289,66 @@ impl RedisStoreBuilder {
         }
     }
 
-    /// Reads a store URL as text. Unlike [`from_url`](Self::from_url), this accepts several
-    /// hosts in the authority, as `redis+cluster://h1:p1,h2:p2` and
-    /// `redis+sentinel://s1:p1,s2:p2,s3:p3/mymaster` write them (the `url` crate refuses
-    /// them). Options: see [`from_url`](Self::from_url); `browser_idle` is read here too.
+    /// Reads a Redis store URL: `redis://[user:password@]host:port/DB`, `rediss://…` (TLS),
+    /// `redis+cluster://h1:p1,h2:p2` or `redis+sentinel://s1:p1,s2:p2/MASTER[/DB]`, with the
+    /// options `nodes` (more hosts), `prefix` (default `sessionbank:`), `layout` (`string`, the
+    /// default, or `hash`), `connect_timeout`, `response_timeout`, `connections` (1–64),
+    /// `tls_ca` (a PEM file of the CAs to trust instead of the system's roots),
+    /// `tls_insecure` (a boolean: no certificate check) and `browser_idle`. The registry's own
+    /// options (`cleanup_time`, `coalesce`) belong to
+    /// [`Registry::connect`](sessionbank_core::Registry::connect) and are refused here.
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) for a URL that does not
-    /// parse, an unknown scheme, or an unknown or malformed option.
+    /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) for a malformed URL or host,
+    /// several hosts on `redis://`, a bad database, prefix or timeout, `tls_ca`/`tls_insecure`
+    /// on a URL that is not `rediss://`, an unknown option or a value out of range.
     ///
     /// # Examples
     ///
     /// ```
-    /// use sessionbank_store_redis::RedisStoreBuilder;
+    /// use sessionbank_store_redis::{Layout, RedisStoreBuilder};
     ///
-    /// let b = RedisStoreBuilder::from_url_str("redis+cluster://10.0.0.1:7000,10.0.0.2:7000?prefix=s:")?;
-    /// assert_eq!(b.prefix(), "s:");
-    /// assert!(RedisStoreBuilder::from_url_str("redis://h/0?colour=blue").is_err());
+    /// let b = RedisStoreBuilder::parse("redis+cluster://:pw@n1:7000,n2:7001?prefix=app:&layout=hash")?;
+    /// assert_eq!((b.get_prefix(), b.get_layout()), ("app:", Layout::Hash));
+    /// assert!(!format!("{b:?}").contains("pw"));
+    /// assert!(RedisStoreBuilder::parse("redis://h?tls_insecure=maybe").is_err());
+    /// assert!(RedisStoreBuilder::parse("redis://h?connections=65").is_err());
     /// # Ok::<(), sessionbank_core::Error>(())
     /// ```
-    pub fn from_url_str(text: &str) -> Result<Self> {
-        let (scheme, rest) = text
-            .split_once("://")
-            .ok_or_else(|| error::config("the store URL has no scheme://"))?;
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(authority_end);
-        let (userinfo, hosts) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u), h),
-            None => (None, authority),
-        };
-        let first_host = hosts.split(',').next().unwrap_or_default();
-        let rebuilt = match userinfo {
-            Some(u) => format!("{scheme}://{u}@{first_host}{tail}"),
-            None => format!("{scheme}://{first_host}{tail}"),
-        };
-        let url = Url::parse(&rebuilt)
-            .map_err(|e| error::config(format!("the store URL does not parse: {e}")))?;
-        let mut options = UrlOptions::from_url(&url)?;
-        let common = CommonOptions::take_from(&mut options)?;
-        let _ = options.take("cleanup_time");
-        let mut builder = Self::from_url_hosts(&url, Some(hosts), &mut options, &common)?;
-        options.finish(BACKEND)?;
-        builder.target = redact_url(&url).replacen(first_host, hosts, 1);
-        Ok(builder)
+    pub fn parse(text: &str) -> Result<Self> {
+        parse_builder(text)
     }
 
-    /// Reads a parsed store URL and takes its options out of `options`: the hosts after the
-    /// first of a multi-host URL (which [`Registry::connect`](sessionbank_core::Registry::connect)
-    /// splits off), `prefix` (default `sessionbank:`), `layout` (`string`, the default, or
-    /// `hash`: see [`Layout`]), `connect_timeout` and
-    /// `response_timeout` (default 5 s each), `nodes` (more `host:port` seeds,
-    /// comma-separated, for cluster and sentinel URLs), and for `rediss://` only `tls_ca` (a
-    /// PEM file of the CAs to trust instead of the system's roots) or `tls_insecure=true` (no
-    /// certificate check at all: for tests only); `browser_idle` comes from `common`.
-    ///
-    /// - `redis://[user:password@]host[:port][/db]`, `rediss://` for TLS (rustls; the server's
-    ///   certificate must chain to a trusted root and name the host);
-    /// - `redis+cluster://[user:password@]host:port[?nodes=h2:p2,h3:p3]`;
-    /// - `redis+sentinel://[user:password@]sentinel:port/mastername[/db][?nodes=...]` (the
-    ///   credentials are the master's).
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) for a bad host, port,
-    /// database, prefix or timeout, and for `tls_ca`/`tls_insecure` on a URL that is not
-    /// `rediss://`, or both together.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use sessionbank_core::{CommonOptions, UrlOptions};
-    /// use sessionbank_store_redis::RedisStoreBuilder;
-    ///
-    /// let url = url::Url::parse("redis://cache:6380/3?prefix=app:&response_timeout=2s")?;
-    /// let mut options = UrlOptions::from_url(&url)?;
-    /// let builder = RedisStoreBuilder::from_url(&url, &mut options, &CommonOptions::default())?;
-    /// assert_eq!(builder.prefix(), "app:");
-    /// options.finish("redis")?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn from_url(url: &Url, options: &mut UrlOptions, common: &CommonOptions) -> Result<Self> {
-        let builder = Self::from_url_hosts(url, None, options, common)?;
-        Ok(builder)
-    }
-
-    fn from_url_hosts(
-        url: &Url,
-        hosts: Option<&str>,
-        options: &mut UrlOptions,
-        common: &CommonOptions,
-    ) -> Result<Self> {
+    /// Reads the URL's topology and options (see [`parse`](Self::parse)); the registry calls
+    /// this through [`FromStoreUrl`](sessionbank_core::FromStoreUrl).
+    pub(crate) fn read_url(options: &mut StoreUrl) -> Result<Self> {
+        let url = &options.url().clone();
         let scheme = url.scheme();
         let default_port = if scheme == "redis+sentinel" {
             26379
         } else {
             6379
         };
-        let mut addrs = match hosts {
-            Some(text) => parse_hosts(text, default_port)?,
-            None => {
-                let host = url
-                    .host_str()
-                    .filter(|h| !h.is_empty())
-                    .ok_or_else(|| error::config("the store URL has no host"))?;
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                vec![(host.to_owned(), url.port().unwrap_or(default_port))]
-            }
-        };
-        // `redis+cluster://h1:p1,h2:p2`: the registry hands over the hosts after the first.
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| error::config("the store URL has no host"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let mut addrs = vec![(host.to_owned(), url.port().unwrap_or(default_port))];
+        // `redis+cluster://h1:p1,h2:p2`: core's one URL reader split off the hosts after the
+        // first.
         let listed = options.take_extra_hosts();
         if !listed.is_empty() {
             addrs.extend(parse_hosts(&listed.join(","), default_port)?);
+        }
+        let mut target = redact_url(url);
+        if !listed.is_empty() {
+            let first = match url.port() {
+                Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+                None => url.host_str().unwrap_or_default().to_owned(),
+            };
+            target = target.replacen(&first, &format!("{first},{}", listed.join(",")), 1);
         }
         if let Some(extra) = options.take("nodes") {
             addrs.extend(parse_hosts(&extra, default_port)?);
@@ -483,9 +422,9 @@ impl RedisStoreBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             connections: 1,
-            browser_idle: common.browser_idle,
+            browser_idle: options.browser_idle(),
             layout: Layout::String,
-            target: redact_url(url),
+            target,
         };
         if let Some(layout) = options.take("layout") {
             builder.layout = layout.parse()?;
@@ -500,8 +439,8 @@ impl RedisStoreBuilder {
         if let Some(d) = options.take_duration("response_timeout")? {
             builder.response_timeout = d;
         }
-        if let Some(n) = options.take_u64("connections")? {
-            builder = builder.connections(usize::try_from(n).unwrap_or(usize::MAX))?;
+        if let Some(n) = options.take_usize("connections", 1..=MAX_CONNECTIONS)? {
+            builder = builder.connections(n)?;
         }
         if let Some(path) = options.take("tls_ca") {
             if path.is_empty() {
@@ -509,12 +448,8 @@ impl RedisStoreBuilder {
             }
             builder.tls_ca = Some(PathBuf::from(path));
         }
-        if let Some(text) = options.take("tls_insecure") {
-            builder.tls_insecure = match text.as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => return Err(error::config("tls_insecure must be true or false")),
-            };
+        if let Some(insecure) = options.take_bool("tls_insecure")? {
+            builder.tls_insecure = insecure;
         }
         if !builder.tls && (builder.tls_ca.is_some() || builder.tls_insecure) {
             return Err(error::config(
@@ -535,11 +470,11 @@ impl RedisStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = sessionbank_store_redis::RedisStoreBuilder::standalone("h", 6379).key_prefix("app:");
-    /// assert_eq!(b.prefix(), "app:");
+    /// let b = sessionbank_store_redis::RedisStoreBuilder::standalone("h", 6379).prefix("app:");
+    /// assert_eq!(b.get_prefix(), "app:");
     /// ```
     #[must_use]
-    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
     }
@@ -548,8 +483,8 @@ impl RedisStoreBuilder {
     ///
     /// # Examples
     ///
-    /// See [`key_prefix`](Self::key_prefix).
-    pub fn prefix(&self) -> &str {
+    /// See [`key_prefix`](Self::prefix).
+    pub fn get_prefix(&self) -> &str {
         &self.prefix
     }
 
@@ -596,7 +531,7 @@ impl RedisStoreBuilder {
     /// use sessionbank_store_redis::{Layout, RedisStoreBuilder};
     ///
     /// let b = RedisStoreBuilder::standalone("h", 6379).layout(Layout::Hash);
-    /// assert_eq!(b.key_layout(), Layout::Hash);
+    /// assert_eq!(b.get_layout(), Layout::Hash);
     /// ```
     #[must_use]
     pub fn layout(mut self, layout: Layout) -> Self {
@@ -608,8 +543,14 @@ impl RedisStoreBuilder {
     ///
     /// # Examples
     ///
-    /// See [`layout`](Self::layout).
-    pub fn key_layout(&self) -> Layout {
+    /// ```
+    /// use sessionbank_store_redis::{Layout, RedisStoreBuilder};
+    ///
+    /// assert_eq!(RedisStoreBuilder::parse("redis://h")?.get_layout(), Layout::String);
+    /// assert_eq!(RedisStoreBuilder::parse("redis://h?layout=hash")?.get_layout(), Layout::Hash);
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    pub fn get_layout(&self) -> Layout {
         self.layout
     }
 
@@ -645,12 +586,6 @@ impl RedisStoreBuilder {
         Ok(self)
     }
 
-    fn connection_config(&self) -> AsyncConnectionConfig {
-        AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.response_timeout))
-    }
-
     /// How long a browser session (no expiry) lives after its last access (default one day):
     /// its Redis TTL.
     ///
@@ -675,12 +610,12 @@ impl RedisStoreBuilder {
     /// # Examples
     ///
     /// ```
-    /// let b = sessionbank_store_redis::RedisStoreBuilder::from_url_str(
+    /// let b = sessionbank_store_redis::RedisStoreBuilder::parse(
     ///     "rediss://cache.internal:6380/0?tls_ca=/etc/redis/ca.pem",
     /// )?;
     /// # let _ = b;
     /// // The same with the setter:
-    /// let b = sessionbank_store_redis::RedisStoreBuilder::from_url_str("rediss://cache.internal:6380/0")?
+    /// let b = sessionbank_store_redis::RedisStoreBuilder::parse("rediss://cache.internal:6380/0")?
     ///     .tls_ca("/etc/redis/ca.pem");
     /// # let _ = b;
     /// # Ok::<(), sessionbank_core::Error>(())
@@ -691,252 +626,8 @@ impl RedisStoreBuilder {
         self
     }
 
-    fn redis_info(&self) -> redis::RedisConnectionInfo {
-        let mut info = redis::RedisConnectionInfo::default();
-        if let Topology::Standalone { db, .. } | Topology::Sentinel { db, .. } = &self.topology {
-            info = info.set_db(*db);
-        }
-        if let Some(u) = &self.username {
-            info = info.set_username(u.clone());
-        }
-        if let Some(p) = &self.password {
-            info = info.set_password(p.clone());
-        }
-        info
-    }
-
-    fn connect_error(&self, err: redis::RedisError) -> sessionbank_core::Error {
-        error::from_redis(Action::Connect, &self.target, err)
-    }
-
-    /// Connects and returns the store.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) for a bad prefix, a `tls_ca`
-    /// file that cannot be read, or (`rediss://`) a server certificate that the trusted roots
-    /// do not vouch for or that does not name the host; [`ErrorKind::Unavailable`] or
-    /// [`ErrorKind::Timeout`] when Redis cannot be reached within the connect timeout (also
-    /// when a `redis://` client meets a TLS-only port: the server closes the connection).
-    ///
-    /// [`ErrorKind::Unavailable`]: sessionbank_core::ErrorKind::Unavailable
-    /// [`ErrorKind::Timeout`]: sessionbank_core::ErrorKind::Timeout
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// use sessionbank_store_redis::RedisStoreBuilder;
-    ///
-    /// # async fn run() -> sessionbank_core::Result<()> {
-    /// let store = RedisStoreBuilder::from_url_str("redis://127.0.0.1:6379/0")?.connect().await?;
-    /// # let _ = store;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn connect(self) -> Result<RedisStore> {
-        validate_prefix(&self.prefix)?;
-        let conn = match &self.topology {
-            Topology::Standalone { host, port, .. } => {
-                let client = self.standalone_client(host, *port)?;
-                let conn = tokio::time::timeout(
-                    self.connect_timeout.saturating_mul(2),
-                    Reconnecting::connect(
-                        Connector::Direct(client),
-                        self.connection_config(),
-                        self.connections,
-                    ),
-                )
-                .await
-                .map_err(|_| self.connect_timed_out())?
-                .map_err(|e| self.connect_error(e))?;
-                Conn::Server(conn)
-            }
-            Topology::Cluster { nodes } => {
-                let infos: Vec<ConnectionInfo> = nodes
-                    .iter()
-                    .map(|(h, p)| {
-                        ConnectionAddr::Tcp(h.clone(), *p)
-                            .into_connection_info()
-                            .map(|i| i.set_redis_settings(self.redis_info()))
-                    })
-                    .collect::<redis::RedisResult<_>>()
-                    .map_err(|e| self.connect_error(e))?;
-                let client = ClusterClientBuilder::new(infos)
-                    .connection_timeout(self.connect_timeout)
-                    .response_timeout(self.response_timeout)
-                    .build()
-                    .map_err(|e| self.connect_error(e))?;
-                let conn = tokio::time::timeout(
-                    self.connect_timeout.saturating_mul(2),
-                    client.get_async_connection(),
-                )
-                .await
-                .map_err(|_| self.connect_timed_out())?
-                .map_err(|e| self.connect_error(e))?;
-                Conn::Cluster(conn)
-            }
-            Topology::Sentinel {
-                sentinels,
-                master,
-                db,
-            } => {
-                let addrs: Vec<ConnectionAddr> = sentinels
-                    .iter()
-                    .map(|(h, p)| ConnectionAddr::Tcp(h.clone(), *p))
-                    .collect();
-                let mut builder =
-                    SentinelClientBuilder::new(addrs, master.clone(), SentinelServerType::Master)
-                        .map_err(|e| self.connect_error(e))?
-                        .set_client_to_redis_db(*db);
-                if let Some(u) = &self.username {
-                    builder = builder.set_client_to_redis_username(u);
-                }
-                if let Some(p) = &self.password {
-                    builder = builder.set_client_to_redis_password(p);
-                }
-                let client = builder.build().map_err(|e| self.connect_error(e))?;
-                let conn = tokio::time::timeout(
-                    self.connect_timeout.saturating_mul(2),
-                    Reconnecting::connect(
-                        Connector::Sentinel(tokio::sync::Mutex::new(client)),
-                        self.connection_config(),
-                        self.connections,
-                    ),
-                )
-                .await
-                .map_err(|_| self.connect_timed_out())?
-                .map_err(|e| self.connect_error(e))?;
-                Conn::Server(conn)
-            }
-        };
-        Ok(RedisStore::from_inner(Inner::new(conn, &self)))
-    }
-
-    /// The redis-rs client for one server, over TLS for `rediss://`.
-    fn standalone_client(&self, host: &str, port: u16) -> Result<redis::Client> {
-        if !self.tls {
-            let info = ConnectionAddr::Tcp(host.to_owned(), port)
-                .into_connection_info()
-                .map_err(|e| self.connect_error(e))?
-                .set_redis_settings(self.redis_info());
-            return redis::Client::open(info).map_err(|e| self.connect_error(e));
-        }
-        // rustls needs a process-wide crypto provider; install ring's unless the application
-        // already chose one (then this does nothing).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let info = ConnectionAddr::TcpTls {
-            host: host.to_owned(),
-            port,
-            insecure: self.tls_insecure,
-            tls_params: None,
-        }
-        .into_connection_info()
-        .map_err(|e| self.connect_error(e))?
-        .set_redis_settings(self.redis_info());
-        match &self.tls_ca {
-            None => redis::Client::open(info).map_err(|e| self.connect_error(e)),
-            Some(path) => {
-                let pem = std::fs::read(path).map_err(|e| {
-                    error::config(format!(
-                        "cannot read the tls_ca file {}: {e}",
-                        path.display()
-                    ))
-                    .with_target(self.target.clone())
-                })?;
-                let certificates = TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem),
-                };
-                redis::Client::build_with_tls(info, certificates).map_err(|_| {
-                    error::config(format!(
-                        "the tls_ca file {} holds no usable PEM certificate",
-                        path.display()
-                    ))
-                    .with_target(self.target.clone())
-                })
-            }
-        }
-    }
-
-    fn connect_timed_out(&self) -> sessionbank_core::Error {
-        sessionbank_core::Error::new(
-            sessionbank_core::ErrorKind::Timeout,
-            Action::Connect,
-            "Redis did not accept a connection in time",
-        )
-        .with_backend(BACKEND)
-        .with_target(self.target.clone())
-    }
-
     /// The redacted target, for messages.
     pub(crate) fn target(&self) -> &str {
         &self.target
     }
-}
-
-impl RedisStore {
-    /// The registry entry for `redis://`, `rediss://`, `redis+cluster://` and
-    /// `redis+sentinel://` (options: `prefix`, `layout`, `connect_timeout`, `response_timeout`,
-    /// `connections`, `nodes`, `tls_ca` and `tls_insecure` (`rediss://`), and the common `browser_idle`; Redis expires sessions itself, so no janitor runs).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use sessionbank_core::Registry;
-    /// use sessionbank_store_redis::RedisStore;
-    ///
-    /// let mut registry = Registry::new();
-    /// registry.register(RedisStore::REGISTRY_ENTRY);
-    /// assert!(registry.known_schemes().contains(&"redis+cluster"));
-    /// ```
-    pub const REGISTRY_ENTRY: BackendEntry = BackendEntry {
-        name: BACKEND,
-        schemes: &["redis", "rediss", "redis+cluster", "redis+sentinel"],
-        feature: "redis",
-        open: Some(open_redis),
-    };
-
-    /// A builder from a URL as text (see [`RedisStoreBuilder::from_url_str`]).
-    ///
-    /// # Errors
-    ///
-    /// As [`RedisStoreBuilder::from_url_str`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let b = sessionbank_store_redis::RedisStore::builder("redis://127.0.0.1:6379/1")?;
-    /// assert_eq!(b.prefix(), "sessionbank:");
-    /// # Ok::<(), sessionbank_core::Error>(())
-    /// ```
-    pub fn builder(url: &str) -> Result<RedisStoreBuilder> {
-        RedisStoreBuilder::from_url_str(url)
-    }
-
-    /// Connects to the store a URL names (see [`RedisStoreBuilder::from_url_str`]).
-    ///
-    /// # Errors
-    ///
-    /// As [`RedisStoreBuilder::from_url_str`] and [`RedisStoreBuilder::connect`].
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// # async fn run() -> sessionbank_core::Result<()> {
-    /// let store = sessionbank_store_redis::RedisStore::connect("redis://127.0.0.1:6379/0").await?;
-    /// # let _ = store;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn connect(url: &str) -> Result<Self> {
-        RedisStoreBuilder::from_url_str(url)?.connect().await
-    }
-}
-
-fn open_redis(url: &Url, options: &mut UrlOptions, common: &CommonOptions) -> Result<OpenFuture> {
-    let builder = RedisStoreBuilder::from_url(url, options, common)?;
-    Ok(Box::pin(async move {
-        let store: Arc<dyn Store> = Arc::new(builder.connect().await?);
-        Ok(store)
-    }))
 }

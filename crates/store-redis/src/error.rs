@@ -67,7 +67,7 @@ fn is_certificate_error(err: &RedisError) -> bool {
 
 /// Maps a driver error for `operation` on the store at `target` (already redacted), and logs it
 /// at warn level.
-pub(crate) fn from_redis(operation: Operation, target: &str, err: RedisError) -> Error {
+pub(crate) fn from_redis(operation: impl Into<Action>, target: &str, err: RedisError) -> Error {
     let kind = kind_of(&err);
     let message = match kind {
         ErrorKind::Config if is_certificate_error(&err) => {

@@ -22,11 +22,11 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use sessionbank_core::{Patch, Record, Registry, SessionId, Store, Timestamp};
-//! use sessionbank_store_redis::RedisStore;
+//! use sessionbank_store_redis::RedisStoreBuilder;
 //!
 //! # async fn run() -> sessionbank_core::Result<()> {
 //! let mut registry = Registry::new();
-//! registry.register(RedisStore::REGISTRY_ENTRY);
+//! registry.register(sessionbank_core::BackendEntry::of::<RedisStoreBuilder>());
 //! let store = registry.connect("redis://127.0.0.1:6379/0?prefix=app:").await?;
 //! let id = SessionId::generate()?;
 //! let now = Timestamp::now();
@@ -37,6 +37,7 @@
 //! # }
 //! ```
 
+mod client;
 mod config;
 mod conn;
 mod error;
@@ -50,7 +51,41 @@ pub use config::{
 };
 pub use store::{RedisStore, SCAN_COUNT};
 
-/// The examples in `docs.md` compile (checked by `cargo test --doc`).
-#[cfg(doctest)]
+use std::future::Future;
+use std::pin::Pin;
+
+use sessionbank_core::{FromStoreUrl, Result, StoreUrl};
+
+/// `redis:`, `rediss:`, `redis+cluster:` and `redis+sentinel:` URLs: the registry's entry is
+/// `BackendEntry::of::<RedisStoreBuilder>()`.
+///
+/// # Examples
+///
+/// ```
+/// use sessionbank_core::{BackendEntry, FromStoreUrl, Registry};
+/// use sessionbank_store_redis::RedisStoreBuilder;
+///
+/// assert_eq!(RedisStoreBuilder::BACKEND, "redis");
+/// let mut registry = Registry::new();
+/// registry.register(BackendEntry::of::<RedisStoreBuilder>());
+/// assert_eq!(registry.known_schemes(), ["redis", "redis+cluster", "redis+sentinel", "rediss"]);
+/// ```
+impl FromStoreUrl for RedisStoreBuilder {
+    type Store = RedisStore;
+    const BACKEND: &'static str = error::BACKEND;
+    const SCHEMES: &'static [&'static str] =
+        &["redis", "rediss", "redis+cluster", "redis+sentinel"];
+
+    fn from_url(url: &mut StoreUrl) -> Result<Self> {
+        Self::read_url(url)
+    }
+
+    fn open_store(self) -> Pin<Box<dyn Future<Output = Result<RedisStore>> + Send + 'static>> {
+        Box::pin(self.open())
+    }
+}
+
+/// The Redis store's reference: topologies and URLs, options, the string and hash layouts,
+/// scripts, Cluster routing, example (this crate's `docs.md`).
 #[doc = include_str!("../docs.md")]
-pub struct DocsMd;
+pub mod docs {}

@@ -14,7 +14,8 @@ use sessionbank_core::{
     Timestamp, async_trait,
 };
 
-use crate::config::{Layout, RedisStoreBuilder};
+use crate::client;
+use crate::config::{Layout, RedisStoreBuilder, validate_prefix};
 use crate::conn::Conn;
 use crate::error::{self, BACKEND};
 use crate::layout::{self, Keys};
@@ -60,7 +61,7 @@ impl Inner {
     pub(crate) fn new(conn: Conn, builder: &RedisStoreBuilder) -> Self {
         Self {
             conn,
-            keys: Keys::new(builder.prefix(), builder.layout),
+            keys: Keys::new(builder.get_prefix(), builder.layout),
             layout: builder.layout,
             browser_idle: builder.browser_idle,
             target: builder.target().to_owned(),
@@ -822,6 +823,75 @@ impl RedisStore {
         // Three writes raced three copies: the old id goes now, whatever it holds.
         let _: i64 = self.query(op, redis::cmd("DEL").arg(&old_key)).await?;
         result.ok_or_else(|| self.corrupt(op, "the rename copied nothing"))
+    }
+}
+
+impl RedisStoreBuilder {
+    /// Validates the settings, makes the clients (`client.rs`) and connects.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) for a bad prefix, a `tls_ca`
+    /// file that cannot be read, or (`rediss://`) a server certificate that the trusted roots
+    /// do not vouch for or that does not name the host; [`ErrorKind::Unavailable`] or
+    /// [`ErrorKind::Timeout`] when Redis cannot be reached within the connect timeout (also
+    /// when a `redis://` client meets a TLS-only port: the server closes the connection).
+    ///
+    /// [`ErrorKind::Unavailable`]: sessionbank_core::ErrorKind::Unavailable
+    /// [`ErrorKind::Timeout`]: sessionbank_core::ErrorKind::Timeout
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use sessionbank_store_redis::RedisStoreBuilder;
+    ///
+    /// # async fn run() -> sessionbank_core::Result<()> {
+    /// let store = RedisStoreBuilder::parse("redis://127.0.0.1:6379/0")?.open().await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn open(self) -> Result<RedisStore> {
+        validate_prefix(&self.prefix)?;
+        let conn = client::connect(&self).await?;
+        Ok(RedisStore::from_inner(Inner::new(conn, &self)))
+    }
+}
+
+impl RedisStore {
+    /// A builder for the standalone server at `host:port` (database 0); for Sentinel,
+    /// Cluster or TLS, [`RedisStoreBuilder::parse`] a URL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use sessionbank_store_redis::RedisStore;
+    ///
+    /// let builder = RedisStore::builder("127.0.0.1", 6379).prefix("app:");
+    /// assert_eq!(builder.get_prefix(), "app:");
+    /// ```
+    pub fn builder(host: &str, port: u16) -> RedisStoreBuilder {
+        RedisStoreBuilder::standalone(host, port)
+    }
+
+    /// Reads a Redis store URL and opens the store it names: [`RedisStoreBuilder::parse`],
+    /// then [`RedisStoreBuilder::open`].
+    ///
+    /// # Errors
+    ///
+    /// As [`RedisStoreBuilder::parse`] and [`RedisStoreBuilder::open`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn run() -> sessionbank_core::Result<()> {
+    /// let store = sessionbank_store_redis::RedisStore::connect("redis://127.0.0.1:6379/0?prefix=app:").await?;
+    /// assert_eq!(store.prefix(), "app:");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(text: &str) -> Result<Self> {
+        RedisStoreBuilder::parse(text)?.open().await
     }
 }
 

@@ -37,7 +37,9 @@ fn main() -> std::process::ExitCode {
             let url = format!("{by_url}?prefix=sbtest:{}:", ns.name);
             async move {
                 let mut registry = Registry::new();
-                registry.register(sessionbank_store_redis::RedisStore::REGISTRY_ENTRY);
+                registry.register(sessionbank_core::BackendEntry::of::<
+                    sessionbank_store_redis::RedisStoreBuilder,
+                >());
                 registry.connect(&url).await
             }
         })

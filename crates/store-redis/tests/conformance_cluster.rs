@@ -112,7 +112,9 @@ async fn hash_spreads_over_every_master(url: String, ports: Vec<u16>) -> anyhow:
 /// The registry path: one seed in the authority, the others in `nodes`.
 async fn registry_with_nodes(ports: Vec<u16>) -> anyhow::Result<()> {
     let mut registry = Registry::new();
-    registry.register(RedisStore::REGISTRY_ENTRY);
+    registry.register(sessionbank_core::BackendEntry::of::<
+        sessionbank_store_redis::RedisStoreBuilder,
+    >());
     let url = format!(
         "redis+cluster://127.0.0.1:{}?nodes=127.0.0.1:{},127.0.0.1:{}&prefix=sbr:{}:",
         ports[0],

@@ -3,7 +3,7 @@
 //! Stores are opened through the registry, with the sentinels listed in the URL's authority.
 
 use sessionbank_core::Registry;
-use sessionbank_store_redis::RedisStore;
+use sessionbank_store_redis::RedisStoreBuilder;
 use sessionbank_testkit::servers::redis::RedisSentinel;
 use sessionbank_testkit::{Conformance, Namespace};
 
@@ -16,7 +16,7 @@ fn main() -> std::process::ExitCode {
             let url = format!("{url}?prefix=sbtest:{}:", ns.name);
             async move {
                 let mut registry = Registry::new();
-                registry.register(RedisStore::REGISTRY_ENTRY);
+                registry.register(sessionbank_core::BackendEntry::of::<RedisStoreBuilder>());
                 registry.connect(&url).await
             }
         })
@@ -24,7 +24,7 @@ fn main() -> std::process::ExitCode {
             let url = format!("{hash_url}?prefix=sbtest:{}:&layout=hash", ns.name);
             async move {
                 let mut registry = Registry::new();
-                registry.register(RedisStore::REGISTRY_ENTRY);
+                registry.register(sessionbank_core::BackendEntry::of::<RedisStoreBuilder>());
                 registry.connect(&url).await
             }
         })

@@ -59,7 +59,9 @@ where
 /// The store round-trips a session over TLS, through the registry too.
 async fn trusted_ca_connects(url: String, ca: String) -> anyhow::Result<()> {
     let mut registry = Registry::new();
-    registry.register(RedisStore::REGISTRY_ENTRY);
+    registry.register(sessionbank_core::BackendEntry::of::<
+        sessionbank_store_redis::RedisStoreBuilder,
+    >());
     let prefix = format!("sbtls:{}:", random_name());
     let handle = registry
         .connect(&format!("{url}?tls_ca={ca}&prefix={prefix}"))

@@ -59,7 +59,7 @@ use http::HeaderMap;
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 use sessionbank_core::Registry;
-use sessionbank_store_redis::RedisStore;
+use sessionbank_store_redis::RedisStoreBuilder;
 use sessionbank_testkit::servers::ProcessCpu;
 use sessionbank_testkit::servers::redis::RedisServer;
 use sessionbank_testkit::servers::require_program;
@@ -297,7 +297,7 @@ async fn session_app(server: &RedisServer, options: &str) -> SocketAddr {
     let prefix = options.replace(['=', '&'], "-");
     let url = format!("{}?prefix=bench-{prefix}:&{options}{extra}", server.url());
     let mut registry = Registry::new();
-    registry.register(RedisStore::REGISTRY_ENTRY);
+    registry.register(sessionbank_core::BackendEntry::of::<RedisStoreBuilder>());
     let store = registry.connect(&url).await.unwrap();
     let layer = SessionLayer::new(store, KeyRing::generate().unwrap())
         .with_cookie(CookieConfig::new().secure(false));

@@ -221,7 +221,9 @@ async fn ttl_is_the_deadline(url: String) -> anyhow::Result<()> {
 
 async fn registry_entry(url: String) -> anyhow::Result<()> {
     let mut registry = Registry::new();
-    registry.register(RedisStore::REGISTRY_ENTRY);
+    registry.register(sessionbank_core::BackendEntry::of::<
+        sessionbank_store_redis::RedisStoreBuilder,
+    >());
     let prefix = format!("sbr:{}:", random_name());
     let handle = registry
         .connect(&format!(
@@ -601,7 +603,9 @@ async fn coalesced_requests_share_round_trips() -> anyhow::Result<()> {
     let server = RedisServer::start();
     let mut conn = raw(&server.url()).await?;
     let mut registry = Registry::new();
-    registry.register(RedisStore::REGISTRY_ENTRY);
+    registry.register(sessionbank_core::BackendEntry::of::<
+        sessionbank_store_redis::RedisStoreBuilder,
+    >());
     for (options, round_trips) in [("", 2), ("&coalesce=false", 20)] {
         let store = registry
             .connect(&format!(
@@ -846,9 +850,9 @@ async fn hostile() -> anyhow::Result<()> {
 async fn passwords() -> anyhow::Result<()> {
     let port = sessionbank_testkit::servers::free_port();
     let url = format!("redis://user:hunter2secret@127.0.0.1:{port}/0?connect_timeout=1s");
-    let builder = RedisStore::builder(&url)?;
+    let builder = sessionbank_store_redis::RedisStoreBuilder::parse(&url)?;
     ensure!(!format!("{builder:?}").contains("hunter2secret"));
-    let err = builder.connect().await.err().context("nothing listens")?;
+    let err = builder.open().await.err().context("nothing listens")?;
     let text = format!("{} {:?} {}", err, err, err.chain());
     ensure!(
         !text.contains("hunter2secret"),
@@ -1188,13 +1192,12 @@ async fn hash_ttl(url: String) -> anyhow::Result<()> {
 
 async fn layout_option() -> anyhow::Result<()> {
     use sessionbank_store_redis::{Layout, RedisStoreBuilder};
-    let b = RedisStoreBuilder::from_url_str("redis://127.0.0.1:1/0?layout=string")?;
-    ensure!(b.key_layout() == Layout::String);
-    let b = RedisStoreBuilder::from_url_str("redis://127.0.0.1:1/0?layout=hash")?;
-    ensure!(b.key_layout() == Layout::Hash);
-    ensure!(
-        RedisStoreBuilder::from_url_str("redis://127.0.0.1:1/0")?.key_layout() == Layout::String
-    );
+    let b =
+        sessionbank_store_redis::RedisStoreBuilder::parse("redis://127.0.0.1:1/0?layout=string")?;
+    ensure!(b.get_layout() == Layout::String);
+    let b = sessionbank_store_redis::RedisStoreBuilder::parse("redis://127.0.0.1:1/0?layout=hash")?;
+    ensure!(b.get_layout() == Layout::Hash);
+    ensure!(RedisStoreBuilder::parse("redis://127.0.0.1:1/0")?.get_layout() == Layout::String);
     let err = RedisStore::connect("redis://127.0.0.1:1/0?layout=bogus")
         .await
         .err()
@@ -1209,7 +1212,9 @@ async fn layout_option() -> anyhow::Result<()> {
         "the error names the option and its values: {text}"
     );
     let mut registry = Registry::new();
-    registry.register(RedisStore::REGISTRY_ENTRY);
+    registry.register(sessionbank_core::BackendEntry::of::<
+        sessionbank_store_redis::RedisStoreBuilder,
+    >());
     let err = registry
         .connect("redis://127.0.0.1:1/0?layout=HASH")
         .await
