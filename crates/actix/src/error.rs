@@ -57,17 +57,7 @@ impl ResponseError for SessionMiddlewareMissing {
 #[error("{0}")]
 pub struct SessionError(#[from] sessionbank_core::Error);
 
-impl SessionError {
-    /// The underlying error.
-    pub fn inner(&self) -> &sessionbank_core::Error {
-        &self.0
-    }
-
-    /// The underlying error, by value.
-    pub fn into_inner(self) -> sessionbank_core::Error {
-        self.0
-    }
-}
+sessionbank_web::session_error!(SessionError);
 
 impl ResponseError for SessionError {
     fn status_code(&self) -> StatusCode {

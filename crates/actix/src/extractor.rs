@@ -1,11 +1,9 @@
 //! [`Session`]: the actix-web extractor (and request extension) that hands a handler its session.
 
-use std::future::{Ready, ready};
-use std::ops::Deref;
-
 use actix_web::dev::{Payload, ServiceRequest};
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
-use sessionbank_core::{SessionHandle, StoreHandle};
+use sessionbank_core::SessionHandle;
+use std::future::{Ready, ready};
 
 use crate::error::SessionMiddlewareMissing;
 
@@ -45,36 +43,7 @@ pub struct Session {
     handle: SessionHandle,
 }
 
-impl Session {
-    /// Wraps a core handle (the middleware does this for each request).
-    pub fn new(handle: SessionHandle) -> Self {
-        Self { handle }
-    }
-
-    /// The store sessions live in, for operations on other sessions, e.g.
-    /// `session.store().destroy_owned_by(user, except)`.
-    pub fn store(&self) -> &StoreHandle {
-        self.handle.store()
-    }
-
-    /// The core handle.
-    pub fn handle(&self) -> &SessionHandle {
-        &self.handle
-    }
-
-    /// The core handle, by value.
-    pub fn into_handle(self) -> SessionHandle {
-        self.handle
-    }
-}
-
-impl Deref for Session {
-    type Target = SessionHandle;
-
-    fn deref(&self) -> &SessionHandle {
-        &self.handle
-    }
-}
+sessionbank_web::session_extractor!(Session);
 
 impl FromRequest for Session {
     type Error = SessionMiddlewareMissing;

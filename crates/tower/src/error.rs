@@ -55,17 +55,7 @@ impl IntoResponse for SessionLayerMissing {
 #[error("{0}")]
 pub struct SessionError(#[from] sessionbank_core::Error);
 
-impl SessionError {
-    /// The underlying error.
-    pub fn inner(&self) -> &sessionbank_core::Error {
-        &self.0
-    }
-
-    /// The underlying error, by value.
-    pub fn into_inner(self) -> sessionbank_core::Error {
-        self.0
-    }
-}
+sessionbank_web::session_error!(SessionError);
 
 impl IntoResponse for SessionError {
     fn into_response(self) -> Response {

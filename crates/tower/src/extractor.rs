@@ -1,10 +1,8 @@
 //! [`Session`]: the axum extractor (and request extension) that hands a handler its session.
 
-use std::ops::Deref;
-
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
-use sessionbank_core::{SessionHandle, StoreHandle};
+use sessionbank_core::SessionHandle;
 
 use crate::error::SessionLayerMissing;
 
@@ -37,36 +35,7 @@ pub struct Session {
     handle: SessionHandle,
 }
 
-impl Session {
-    /// Wraps a core handle (the layer does this for each request).
-    pub fn new(handle: SessionHandle) -> Self {
-        Self { handle }
-    }
-
-    /// The store sessions live in, for operations on other sessions, e.g.
-    /// `session.store().destroy_owned_by(user, except)`.
-    pub fn store(&self) -> &StoreHandle {
-        self.handle.store()
-    }
-
-    /// The core handle.
-    pub fn handle(&self) -> &SessionHandle {
-        &self.handle
-    }
-
-    /// The core handle, by value.
-    pub fn into_handle(self) -> SessionHandle {
-        self.handle
-    }
-}
-
-impl Deref for Session {
-    type Target = SessionHandle;
-
-    fn deref(&self) -> &SessionHandle {
-        &self.handle
-    }
-}
+sessionbank_web::session_extractor!(Session);
 
 impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = SessionLayerMissing;

@@ -10,6 +10,8 @@
 //!   `Set-Cookie` (or token) headers.
 //! - [`ResponseFuture`]: the response future of every service-shaped middleware, over a
 //!   framework's response type ([`FrameworkResponse`]).
+//! - [`session_extractor!`] and [`session_error!`]: the methods of each adapter's `Session`
+//!   extractor and `SessionError`.
 //!
 //! It knows `http` types but no framework; the cookie crate below it only signs and parses.
 //!
@@ -42,6 +44,7 @@
 
 mod config;
 mod future;
+mod glue;
 mod request;
 mod settings;
 
