@@ -104,10 +104,17 @@ struct Connection {
     stream: BufReader<TcpStream>,
     out: Vec<u8>,
     line: Vec<u8>,
+    /// The longest value a `VALUE` line may announce: the item size limit. A longer claim is a
+    /// protocol error for that call (never an allocation of what a server says).
+    max_value: usize,
 }
 
 impl Connection {
-    async fn open(addr: &str, connect_timeout: Duration) -> Result<Self, ClientError> {
+    async fn open(
+        addr: &str,
+        connect_timeout: Duration,
+        max_value: usize,
+    ) -> Result<Self, ClientError> {
         let stream = match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => return Err(ClientError::Connect(e)),
@@ -118,6 +125,7 @@ impl Connection {
             stream: BufReader::with_capacity(64 * 1024, stream),
             out: Vec::with_capacity(1024),
             line: Vec::with_capacity(256),
+            max_value,
         })
     }
 
@@ -229,7 +237,14 @@ impl Connection {
         let len: usize =
             parse_number(fields.next()).ok_or(ClientError::Protocol("VALUE length"))?;
         let cas = parse_number(fields.next()).ok_or(ClientError::Protocol("VALUE cas"))?;
-        let mut value = vec![0u8; len + 2];
+        if len > self.max_value {
+            // A reply claiming more than the item size limit is not something memcached sends:
+            // refuse it before allocating (the connection is dropped, its stream is unread).
+            return Err(ClientError::Protocol(
+                "a VALUE longer than the item size limit (max_item_bytes)",
+            ));
+        }
+        let mut value = vec![0u8; len.saturating_add(2)];
         self.stream.read_exact(&mut value).await?;
         if !value.ends_with(b"\r\n") {
             return Err(ClientError::Protocol("a value without \\r\\n"));
@@ -270,6 +285,8 @@ pub(crate) struct Server {
     permits: Semaphore,
     connect_timeout: Duration,
     timeout: Duration,
+    /// The item size limit: the longest value a reply may announce.
+    max_value: usize,
 }
 
 impl std::fmt::Debug for Server {
@@ -290,6 +307,7 @@ impl Server {
         pool_size: usize,
         connect_timeout: Duration,
         timeout: Duration,
+        max_value: usize,
     ) -> Self {
         Self {
             seed: xxh3_64(addr.as_bytes()),
@@ -298,6 +316,7 @@ impl Server {
             permits: Semaphore::new(pool_size.max(1)),
             connect_timeout,
             timeout,
+            max_value,
         }
     }
 
@@ -327,7 +346,7 @@ impl Server {
         let pooled = self.take_idle();
         let mut conn = match pooled {
             Some(conn) => conn,
-            None => Connection::open(&self.addr, self.connect_timeout).await?,
+            None => Connection::open(&self.addr, self.connect_timeout, self.max_value).await?,
         };
         let result = conn.execute(request).await;
         match &result {
@@ -413,10 +432,52 @@ mod tests {
                         1,
                         Duration::from_secs(1),
                         Duration::from_secs(1),
+                        1024,
                     )
                 })
                 .collect(),
         )
+    }
+
+    /// A server whose `VALUE` line claims a terabyte (or `u64::MAX`) bytes once aborted the
+    /// process allocating it (or overflowed); now that call alone fails with a protocol error,
+    /// and the next call on a fresh connection works.
+    #[tokio::test]
+    async fn a_huge_value_length_is_a_protocol_error_not_an_allocation() {
+        for claim in ["1099511627776", "18446744073709551615", "1025"] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap().to_string();
+            let reply = format!("VALUE sessionbank:k 0 {claim} 7\r\n");
+            let server = tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                for answer in [reply.as_str(), "END\r\n"] {
+                    let (mut socket, _) = listener.accept().await.unwrap();
+                    let mut buf = [0u8; 256];
+                    let _ = socket.read(&mut buf).await.unwrap();
+                    socket.write_all(answer.as_bytes()).await.unwrap();
+                    socket.flush().await.unwrap();
+                }
+            });
+            let server_entry = Server::new(
+                addr,
+                1,
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                1024,
+            );
+            let err = server_entry
+                .call(&Request::Gets(b"sessionbank:k"))
+                .await
+                .err()
+                .unwrap();
+            assert!(matches!(err, ClientError::Protocol(_)), "{claim}: {err:?}");
+            let next = server_entry.call(&Request::Gets(b"sessionbank:k")).await;
+            assert!(
+                matches!(next, Ok(Reply::Item(None))),
+                "{claim}: the next call works"
+            );
+            server.await.unwrap();
+        }
     }
 
     #[test]

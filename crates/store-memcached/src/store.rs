@@ -367,6 +367,7 @@ impl MemcachedStoreBuilder {
                     self.get_pool_size(),
                     self.get_connect_timeout(),
                     self.get_timeout(),
+                    self.get_max_item_bytes(),
                 )
             })
             .collect();
