@@ -67,7 +67,7 @@ fn backend_table() -> [(BackendEntry, &'static [&'static str]); 7] {
         backend!(
             "redis",
             "redis",
-            ["redis", "rediss", "redis+sentinel", "redis+cluster"],
+            ["redis", "rediss", "redis+cluster", "redis+sentinel"],
             sessionbank_store_redis::RedisStoreBuilder
         ),
         backend!(
