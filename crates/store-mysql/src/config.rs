@@ -17,7 +17,7 @@ use crate::error::BACKEND;
 use crate::schema::{DEFAULT_TABLE, validate_table};
 
 /// The range of `pool_max`.
-const POOL_MAX_RANGE: RangeInclusive<usize> = 1..=1000;
+const POOL_MAX_RANGE: RangeInclusive<usize> = 1..=1024;
 
 /// Default longest wait for one operation (connecting included) before it fails with
 /// `Timeout`: 10 seconds.
@@ -102,7 +102,7 @@ impl MySqlStoreBuilder {
     }
 
     /// Reads a `mysql://user:password@host:port/database` (or `mariadb://`) URL with the
-    /// options `table`, `create`, `timeout`, `pool_max` (1–1000) and `browser_idle`. The
+    /// options `table`, `create`, `timeout`, `pool_max` (1–1024) and `browser_idle`. The
     /// registry's own options (`cleanup_time`, `coalesce`) belong to
     /// [`Registry::connect`](sessionbank_core::Registry::connect) and are refused here.
     ///
@@ -397,5 +397,22 @@ mod tests {
         }
         let err = parse("mysql://h/db?table=a%60b").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+
+    /// Every number has a range; out of range is a `Config` error naming the option and the
+    /// range, never a panic or a silent clamp.
+    #[test]
+    fn numbers_out_of_range_name_the_option() {
+        for url in [
+            "mysql://h/db?pool_max=0",
+            "mysql://h/db?pool_max=1025",
+            "mysql://h/db?pool_max=18446744073709551615",
+        ] {
+            let err = parse(url).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{url}");
+            assert!(err.to_string().contains("pool_max"), "{url}: {err}");
+            assert!(err.to_string().contains("1024"), "{url}: {err}");
+        }
+        assert_eq!(parse("mysql://h/db?pool_max=1024").unwrap().pool_max, 1024);
     }
 }
