@@ -512,4 +512,42 @@ mod tests {
             .collect();
         assert_eq!(picks, "aaabbabaaaabbaab");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever bytes a server answers (random, or a reply line followed by random bytes),
+        /// a call ends with a reply or an error: no panic, no allocation of what it claims, no
+        /// hang past the timeout.
+        #[test]
+        fn any_server_reply_is_an_answer_or_an_error(
+            head in proptest::prop_oneof![
+                proptest::prelude::Just(String::new()),
+                proptest::prelude::Just("VALUE sessionbank:k ".to_owned()),
+                proptest::prelude::Just("STORED\r\n".to_owned()),
+                proptest::prelude::Just("SERVER_ERROR ".to_owned()),
+                "VALUE [a-z:]{0,12} [0-9]{0,12} [0-9]{0,22} [0-9]{0,22}\r\n",
+            ],
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap().to_string();
+                let mut reply = head.into_bytes();
+                reply.extend_from_slice(&tail);
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    if let Ok((mut socket, _)) = listener.accept().await {
+                        let mut buf = [0u8; 256];
+                        let _ = socket.read(&mut buf).await;
+                        let _ = socket.write_all(&reply).await;
+                        let _ = socket.shutdown().await;
+                    }
+                });
+                let server = Server::new(addr, 1, Duration::from_secs(1), Duration::from_millis(500), 1024);
+                let _ = server.call(&Request::Gets(b"sessionbank:k")).await;
+            });
+        }
+    }
 }
