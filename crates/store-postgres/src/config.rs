@@ -40,11 +40,12 @@ pub(crate) enum Source {
     Pool(Pool),
 }
 
-/// Builds a [`PostgresStore`]: where to connect, and the options a `postgres://` URL can carry.
+/// Builds a [`PostgresStore`](crate::PostgresStore): where to connect, and the options a `postgres://` URL can carry.
 ///
-/// Three ways in, as koa-pg-session's constructor: a URL ([`PostgresStore::builder`]), a driver
-/// configuration ([`PostgresStore::builder_from_config`]), or a `deadpool-postgres` pool the
-/// application already has ([`PostgresStore::builder_from_pool`], the Rust form of the seed's
+/// Three ways in, as koa-pg-session's constructor: a URL ([`PostgresStoreBuilder::parse`]), a
+/// driver configuration ([`PostgresStore::builder`](crate::PostgresStore::builder)), or a `deadpool-postgres` pool the
+/// application already has
+/// ([`PostgresStore::builder_from_pool`](crate::PostgresStore::builder_from_pool), the Rust form of the seed's
 /// "pass in your own query function").
 ///
 /// # Examples
@@ -307,7 +308,8 @@ impl PostgresStoreBuilder {
 
     /// How many connections single-statement operations share (default 16); concurrent
     /// statements are pipelined on them. The store's pool holds two more, for `rename`'s
-    /// transaction and `cleanup`. With [`PostgresStore::builder_from_pool`] the store shares
+    /// transaction and `cleanup`. With
+    /// [`PostgresStore::builder_from_pool`](crate::PostgresStore::builder_from_pool) the store shares
     /// half of the application's pool instead.
     ///
     /// # Examples
@@ -356,7 +358,11 @@ impl PostgresStoreBuilder {
     ///
     /// # Examples
     ///
-    /// See [`PostgresStoreBuilder::from_url`].
+    /// ```
+    /// let builder = sessionbank_store_postgres::PostgresStoreBuilder::parse("postgres://h/db?schema=auth")?;
+    /// assert_eq!(builder.get_schema(), "auth");
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
     pub fn get_schema(&self) -> &str {
         &self.schema
     }
@@ -374,7 +380,12 @@ impl PostgresStoreBuilder {
     ///
     /// # Examples
     ///
-    /// See [`PostgresStoreBuilder::from_url`].
+    /// ```
+    /// let builder = sessionbank_store_postgres::PostgresStoreBuilder::parse("postgres://h/db")?;
+    /// assert!(builder.get_create());
+    /// assert!(!builder.create(false).get_create());
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
     pub fn get_create(&self) -> bool {
         self.create
     }
@@ -383,7 +394,13 @@ impl PostgresStoreBuilder {
     ///
     /// # Examples
     ///
-    /// See [`PostgresStoreBuilder::from_url`].
+    /// ```
+    /// use sessionbank_store_postgres::{Layout, PostgresStoreBuilder};
+    ///
+    /// let builder = PostgresStoreBuilder::parse("postgres://h/db?layout=koa")?;
+    /// assert_eq!(builder.get_layout(), Layout::Koa);
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
     pub fn get_layout(&self) -> Layout {
         self.layout
     }
@@ -454,6 +471,20 @@ mod tests {
         ] {
             assert_eq!(parse(bad).unwrap_err().kind(), ErrorKind::Config, "{bad}");
         }
+    }
+
+    #[test]
+    fn an_out_of_range_pool_size_is_a_config_error_naming_it() {
+        for bad in ["0", "1025"] {
+            let err = parse(&format!("postgres://h/db?pool_size={bad}")).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{bad}");
+            assert!(err.to_string().contains("pool_size"), "{err}");
+        }
+        assert_eq!(
+            parse("postgres://h/db?pool_size=1024").unwrap().pool_size,
+            1024
+        );
+        assert_eq!(parse("postgres://h/db?pool_size=1").unwrap().pool_size, 1);
     }
 
     #[test]

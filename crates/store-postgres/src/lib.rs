@@ -43,6 +43,7 @@ mod error;
 mod layout;
 mod setup;
 mod store;
+mod time;
 
 pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_POOL_SIZE, DEFAULT_SCHEMA, DEFAULT_STATEMENT_TIMEOUT,
@@ -53,7 +54,7 @@ pub use store::PostgresStore;
 
 /// Re-exported: the pool type [`PostgresStore::builder_from_pool`] takes.
 pub use deadpool_postgres;
-/// Re-exported: the driver configuration [`PostgresStore::builder_from_config`] takes.
+/// Re-exported: the driver configuration [`PostgresStore::builder`] takes.
 pub use tokio_postgres;
 
 use std::future::Future;

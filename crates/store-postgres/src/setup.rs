@@ -4,17 +4,16 @@ use sessionbank_core::{Action, Result};
 
 use crate::conn::Inner;
 use crate::error::{self, BACKEND};
-use crate::layout::Layout;
 
 const COLUMNS: &str = "SELECT column_name::text, data_type::text FROM information_schema.columns \
                        WHERE table_schema = $1 AND table_name = $2";
 
-/// Whether `id` has a one-column unique index (a primary key counts), which `ON CONFLICT (id)`
-/// needs. `$1` is the quoted, schema-qualified table name.
-const ID_UNIQUE: &str = "SELECT EXISTS (SELECT 1 FROM pg_index i \
-                         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
-                         WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indnatts = 1 \
-                         AND i.indpred IS NULL AND a.attname = 'id')";
+/// Whether the key column (`id`) has a one-column unique index (a primary key counts), which
+/// `ON CONFLICT (id)` needs. `$1` is the quoted, schema-qualified table name, `$2` the column.
+const KEY_UNIQUE: &str = "SELECT EXISTS (SELECT 1 FROM pg_index i \
+                          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+                          WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indnatts = 1 \
+                          AND i.indpred IS NULL AND a.attname = $2)";
 
 pub(crate) async fn run(inner: &Inner) -> Result<()> {
     let op = Action::Setup;
@@ -44,19 +43,21 @@ pub(crate) async fn run(inner: &Inner) -> Result<()> {
         )
         .await
         .map_err(pg)?;
-        let schema_exists = tx
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
-                &[&inner.schema],
+        if !schema_exists(&tx, inner).await? {
+            // Setups of other tables in the same new schema race here (`CREATE SCHEMA IF NOT
+            // EXISTS` is not safe against a concurrent create): one creates the schema at a
+            // time, and the others, once they hold the lock, find it.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))",
+                &[&format!("sessionbank:{}", inner.schema)],
             )
             .await
-            .map_err(pg)?
-            .try_get::<_, bool>(0)
             .map_err(pg)?;
-        if !schema_exists {
-            tx.batch_execute(&inner.sql.create_schema)
-                .await
-                .map_err(pg)?;
+            if !schema_exists(&tx, inner).await? {
+                tx.batch_execute(&inner.sql.create_schema)
+                    .await
+                    .map_err(pg)?;
+            }
         }
         for statement in &inner.sql.create_table {
             tx.batch_execute(statement).await.map_err(pg)?;
@@ -68,8 +69,9 @@ pub(crate) async fn run(inner: &Inner) -> Result<()> {
     }
     check_columns(inner, &columns)?;
     let qualified = format!("\"{}\".\"{}\"", inner.schema, inner.table);
+    let key = inner.sql.layout.key();
     let unique: bool = client
-        .query_one(ID_UNIQUE, &[&qualified])
+        .query_one(KEY_UNIQUE, &[&qualified, &key])
         .await
         .map_err(pg)?
         .try_get(0)
@@ -77,7 +79,7 @@ pub(crate) async fn run(inner: &Inner) -> Result<()> {
     if !unique {
         return Err(error::setup(
             format!(
-                "column `id` of {}.{} has no unique index; the {} layout expects `id text PRIMARY KEY`",
+                "column `{key}` of {}.{} has no unique index; the {} layout expects `{key} text PRIMARY KEY`",
                 inner.schema, inner.table, inner.sql.layout
             ),
             &inner.target,
@@ -85,6 +87,19 @@ pub(crate) async fn run(inner: &Inner) -> Result<()> {
     }
     tracing::debug!(target: "sessionbank::postgres", backend = BACKEND, "setup done");
     Ok(())
+}
+
+/// Whether the store's schema exists (as of this statement: committed creates count).
+async fn schema_exists(tx: &tokio_postgres::Transaction<'_>, inner: &Inner) -> Result<bool> {
+    let pg = |e| error::from_pg(Action::Setup, &inner.target, e);
+    tx.query_one(
+        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+        &[&inner.schema],
+    )
+    .await
+    .map_err(pg)?
+    .try_get::<_, bool>(0)
+    .map_err(pg)
 }
 
 async fn read_columns(
@@ -110,12 +125,7 @@ async fn read_columns(
 /// Every column the layout needs is there with an accepted type; extra columns are fine.
 fn check_columns(inner: &Inner, columns: &[(String, String)]) -> Result<()> {
     let layout = inner.sql.layout;
-    let hint = match layout {
-        Layout::Native if columns.iter().any(|(name, _)| name == "session") => {
-            " (this looks like koa-pg-session's table: open it with layout=koa)"
-        }
-        _ => "",
-    };
+    let hint = layout.hint(columns);
     for (name, accepted) in layout.columns() {
         let expected = sql_type(accepted[0]);
         match columns.iter().find(|(n, _)| n == name) {

@@ -4,21 +4,20 @@
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
-use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Object, Pool};
-use serde_json::Value;
 use sessionbank_core::{
-    Action, Capabilities, Data, Error, Operation, Page, Patch, Record, Result, SessionId, Store,
+    Action, Capabilities, Error, Operation, Page, Patch, Record, Result, SessionId, Store,
     Timestamp, async_trait,
 };
 use tokio_postgres::Row;
-use tokio_postgres::types::Json;
+use tokio_postgres::types::ToSql;
 
 use crate::config::PostgresStoreBuilder;
 use crate::conn::{Inner, build_pool};
 use crate::error::{self, BACKEND};
-use crate::layout::{Layout, Sql};
+use crate::layout::{Layout, Params, Shape, Sql};
+use crate::time::check_times;
 
 /// A session store in one PostgreSQL table.
 ///
@@ -81,45 +80,12 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
-/// The earliest time stored: 0001-01-01T00:00:00Z.
-const MIN_MILLIS: i64 = -62_135_596_800_000;
-/// The latest time stored: 9999-12-31T23:59:59.999Z.
-const MAX_MILLIS: i64 = 253_402_300_799_999;
-
-/// A time as the driver binds it, clamped to years 1–9999 (a deadline that saturated, say with
-/// a huge `browser_idle`, becomes 9999-12-31; the driver would overflow far beyond).
-fn st(t: Timestamp) -> SystemTime {
-    Timestamp::from_millis(t.as_millis().clamp(MIN_MILLIS, MAX_MILLIS)).to_system_time()
-}
-
-/// Refuses a time the caller gave outside years 1–9999, rather than storing another one.
-fn check_times(operation: Operation, times: &[Option<Timestamp>]) -> Result<()> {
-    if times
+/// The driver's view of a layout's parameters.
+fn refs<'p>(params: &'p Params<'_>) -> Vec<&'p (dyn ToSql + Sync)> {
+    params
         .iter()
-        .flatten()
-        .all(|t| (MIN_MILLIS..=MAX_MILLIS).contains(&t.as_millis()))
-    {
-        return Ok(());
-    }
-    Err(Error::new(
-        sessionbank_core::ErrorKind::InvalidInput,
-        operation,
-        "a session time lies outside the years 1 to 9999, which the PostgreSQL store keeps",
-    )
-    .with_backend(BACKEND))
-}
-
-fn ts(t: SystemTime) -> Timestamp {
-    Timestamp::from_system_time(t)
-}
-
-/// A `browser_idle` in milliseconds for SQL interval arithmetic, capped at 1,000 years so that
-/// `now() + browser_idle` stays within PostgreSQL's range.
-fn millis(d: Duration) -> i64 {
-    const THOUSAND_YEARS: i64 = 1000 * 365 * 86_400_000;
-    i64::try_from(d.as_millis())
-        .unwrap_or(i64::MAX)
-        .min(THOUSAND_YEARS)
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
 }
 
 impl PostgresStore {
@@ -143,17 +109,20 @@ impl PostgresStore {
         PostgresStoreBuilder::parse(text)?.open().await
     }
 
-    /// A builder from a driver configuration (the seed's "connection object").
+    /// A builder from a driver configuration (the seed's "connection object"). From URL text,
+    /// use [`PostgresStoreBuilder::parse`]; over the application's pool,
+    /// [`builder_from_pool`](Self::builder_from_pool).
     ///
     /// # Examples
     ///
     /// ```
     /// let mut config = tokio_postgres::Config::new();
     /// config.host("localhost").user("app").password("pw").dbname("app");
-    /// let builder = sessionbank_store_postgres::PostgresStore::builder_from_config(config);
+    /// let builder = sessionbank_store_postgres::PostgresStore::builder(config).table("web");
+    /// assert_eq!(builder.get_table(), "web");
     /// assert!(!format!("{builder:?}").contains("pw"));
     /// ```
-    pub fn builder_from_config(config: tokio_postgres::Config) -> PostgresStoreBuilder {
+    pub fn builder(config: tokio_postgres::Config) -> PostgresStoreBuilder {
         PostgresStoreBuilder::from_driver_config(config)
     }
 
@@ -364,53 +333,16 @@ impl PostgresStore {
             .map_err(self.pg(operation))
     }
 
+    /// The layout the store dispatches through.
+    fn shape(&self) -> &'static dyn Shape {
+        self.inner.sql.layout.shape()
+    }
+
     /// Reads a record from `row`, whose columns start at `at` (the layout's column list).
     fn record(&self, operation: Operation, row: &Row, at: usize) -> Result<Record> {
-        let corrupt = |_| {
-            error::corrupt(
-                operation,
-                &self.inner.target,
-                "a stored session's columns cannot be read",
-            )
-        };
-        match self.inner.sql.layout {
-            Layout::Native => {
-                let Json(data) = row.try_get::<_, Json<Data>>(at).map_err(corrupt)?;
-                Ok(Record {
-                    data,
-                    expires_at: row
-                        .try_get::<_, Option<SystemTime>>(at + 1)
-                        .map_err(corrupt)?
-                        .map(ts),
-                    created_at: ts(row.try_get(at + 2).map_err(corrupt)?),
-                    last_access: ts(row.try_get(at + 3).map_err(corrupt)?),
-                    owner: row.try_get(at + 4).map_err(corrupt)?,
-                })
-            }
-            Layout::Koa => {
-                let session: Option<Json<Value>> = row.try_get(at).map_err(corrupt)?;
-                let data = match session {
-                    None | Some(Json(Value::Null)) => Data::new(),
-                    Some(Json(value)) => Data::from_value(value).ok_or_else(|| {
-                        error::corrupt(
-                            operation,
-                            &self.inner.target,
-                            "a stored session is not a JSON object",
-                        )
-                    })?,
-                };
-                let expiry = ts(row.try_get(at + 1).map_err(corrupt)?);
-                // koa-pg-session keeps no created or last-access time: both read as now.
-                let now = Timestamp::now();
-                Ok(Record {
-                    data,
-                    expires_at: Some(expiry),
-                    created_at: now,
-                    last_access: now,
-                    owner: None,
-                })
-            }
-        }
+        self.shape()
+            .read(row, at)
+            .map_err(|what| error::corrupt(operation, &self.inner.target, what))
     }
 
     /// (id, record) pairs from rows of `SELECT id, <columns>`; rows whose id is not a
@@ -430,10 +362,6 @@ impl PostgresStore {
         Ok(out)
     }
 
-    fn deadline(&self, record: &Record) -> SystemTime {
-        st(record.deadline(self.inner.browser_idle))
-    }
-
     async fn write(&self, operation: Operation, id: &SessionId, record: &Record) -> Result<u64> {
         let sql = match operation {
             Operation::Create => &self.inner.sql.create,
@@ -447,41 +375,22 @@ impl PostgresStore {
                 Some(record.last_access),
             ],
         )?;
-        let deadline = self.deadline(record);
-        let data = Json(&record.data);
-        match self.inner.sql.layout {
-            Layout::Native => {
-                self.execute(
-                    operation,
-                    sql,
-                    &[
-                        &id.as_str(),
-                        &data,
-                        &deadline,
-                        &record.expires_at.map(st),
-                        &st(record.created_at),
-                        &st(record.last_access),
-                        &record.owner,
-                    ],
-                )
-                .await
-            }
-            Layout::Koa => {
-                self.execute(operation, sql, &[&id.as_str(), &deadline, &data])
-                    .await
-            }
-        }
+        let params = self.shape().write(id, record, self.inner.browser_idle);
+        self.execute(operation, sql, &refs(&params)).await
     }
 
-    fn owner_unsupported(&self, operation: Operation) -> Result<()> {
-        match self.inner.sql.layout {
-            Layout::Native => Ok(()),
-            Layout::Koa => Err(Error::unsupported(
+    /// An owner statement, or `Unsupported` when the layout keeps no owner.
+    fn owner_sql<'s>(&self, operation: Operation, sql: &'s Option<String>) -> Result<&'s str> {
+        sql.as_deref().ok_or_else(|| {
+            let layout = self.inner.sql.layout;
+            Error::unsupported(
                 operation,
-                "the koa layout has no owner column; use the native layout for an owner index",
+                format!(
+                    "the {layout} layout has no owner column; use the native layout for an owner index"
+                ),
             )
-            .with_backend(BACKEND)),
-        }
+            .with_backend(BACKEND)
+        })
     }
 }
 
@@ -493,7 +402,7 @@ impl PostgresStoreBuilder {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidInput`] for a bad schema or table name; [`ErrorKind::Config`] when
+    /// [`ErrorKind::InvalidInput`](sessionbank_core::ErrorKind::InvalidInput) for a bad schema or table name; [`ErrorKind::Config`](sessionbank_core::ErrorKind::Config) when
     /// the pool cannot be built.
     ///
     /// # Examples
@@ -566,7 +475,7 @@ impl Store for PostgresStore {
     fn capabilities(&self) -> Capabilities {
         Capabilities::new()
             .with_list(true)
-            .with_owner_index(self.inner.sql.layout == Layout::Native)
+            .with_owner_index(self.inner.sql.owned_by.is_some())
             .with_atomic_rename(true)
             .with_native_expiry(false)
             .with_durable(true)
@@ -602,44 +511,10 @@ impl Store for PostgresStore {
         let op = Operation::Update;
         check_times(op, &[patch.expires_at.flatten()])?;
         self.run(op, async {
-            let set = Json(&patch.set);
-            let unset: Vec<&str> = patch.unset.iter().map(String::as_str).collect();
-            let change_expiry = patch.expires_at.is_some();
-            let rows = match self.inner.sql.layout {
-                Layout::Native => {
-                    let new_expiry = patch.expires_at.flatten().map(st);
-                    let change_owner = patch.owner.is_some();
-                    let new_owner = patch.owner.clone().flatten();
-                    self.execute(
-                        op,
-                        &self.inner.sql.update,
-                        &[
-                            &id.as_str(),
-                            &set,
-                            &unset,
-                            &change_expiry,
-                            &new_expiry,
-                            &change_owner,
-                            &new_owner,
-                            &millis(self.inner.browser_idle),
-                        ],
-                    )
-                    .await?
-                }
-                Layout::Koa => {
-                    let deadline = patch.expires_at.map(|e| {
-                        st(e.unwrap_or_else(|| {
-                            Timestamp::now().saturating_add(self.inner.browser_idle)
-                        }))
-                    });
-                    self.execute(
-                        op,
-                        &self.inner.sql.update,
-                        &[&id.as_str(), &set, &unset, &change_expiry, &deadline],
-                    )
-                    .await?
-                }
-            };
+            let params = self.shape().update(id, patch, self.inner.browser_idle);
+            let rows = self
+                .execute(op, &self.inner.sql.update, &refs(&params))
+                .await?;
             match rows {
                 0 => Err(Error::gone(op).with_backend(BACKEND)),
                 _ => Ok(()),
@@ -652,27 +527,10 @@ impl Store for PostgresStore {
         let op = Operation::Touch;
         check_times(op, &[expires_at])?;
         self.run(op, async {
-            let rows = match self.inner.sql.layout {
-                Layout::Native => {
-                    self.execute(
-                        op,
-                        &self.inner.sql.touch,
-                        &[
-                            &id.as_str(),
-                            &expires_at.map(st),
-                            &millis(self.inner.browser_idle),
-                        ],
-                    )
-                    .await?
-                }
-                Layout::Koa => {
-                    let deadline = st(expires_at.unwrap_or_else(|| {
-                        Timestamp::now().saturating_add(self.inner.browser_idle)
-                    }));
-                    self.execute(op, &self.inner.sql.touch, &[&id.as_str(), &deadline])
-                        .await?
-                }
-            };
+            let params = self.shape().touch(id, expires_at, self.inner.browser_idle);
+            let rows = self
+                .execute(op, &self.inner.sql.touch, &refs(&params))
+                .await?;
             match rows {
                 0 => Err(Error::gone(op).with_backend(BACKEND)),
                 _ => Ok(()),
@@ -712,28 +570,11 @@ impl Store for PostgresStore {
                 return Err(Error::gone(op).with_backend(BACKEND));
             };
             let record = self.record(op, &row, 0)?;
-            let data = Json(&record.data);
-            let moved = match self.inner.sql.layout {
-                Layout::Native => {
-                    tx.execute(
-                        &put,
-                        &[
-                            &new.as_str(),
-                            &data,
-                            &record.expires_at.map(st),
-                            &st(record.created_at),
-                            &record.owner,
-                            &millis(self.inner.browser_idle),
-                        ],
-                    )
-                    .await
-                }
-                Layout::Koa => {
-                    let deadline = record.expires_at.map(st);
-                    tx.execute(&put, &[&new.as_str(), &data, &deadline]).await
-                }
-            }
-            .map_err(self.pg(op))?;
+            let params = self.shape().rename(new, &record, self.inner.browser_idle);
+            let moved = tx
+                .execute(&put, &refs(&params))
+                .await
+                .map_err(self.pg(op))?;
             if moved == 0 {
                 // `new` is a live session: the transaction rolls back when dropped, so `old`
                 // stays as it was.
@@ -818,9 +659,9 @@ impl Store for PostgresStore {
 
     async fn owned_by(&self, owner: &str) -> Result<Vec<(SessionId, Record)>> {
         let op = Operation::OwnedBy;
-        self.owner_unsupported(op)?;
+        let sql = self.owner_sql(op, &self.inner.sql.owned_by)?;
         self.run(op, async {
-            let rows = self.query(op, &self.inner.sql.owned_by, &[&owner]).await?;
+            let rows = self.query(op, sql, &[&owner]).await?;
             self.records(op, &rows)
         })
         .await
@@ -828,12 +669,10 @@ impl Store for PostgresStore {
 
     async fn destroy_owned_by(&self, owner: &str, except: Option<&SessionId>) -> Result<u64> {
         let op = Operation::DestroyOwnedBy;
-        self.owner_unsupported(op)?;
+        let sql = self.owner_sql(op, &self.inner.sql.destroy_owned_by)?;
         self.run(op, async {
             let except = except.map(SessionId::as_str);
-            let rows = self
-                .query(op, &self.inner.sql.destroy_owned_by, &[&owner, &except])
-                .await?;
+            let rows = self.query(op, sql, &[&owner, &except]).await?;
             let count: i64 = rows
                 .first()
                 .and_then(|r| r.try_get(0).ok())

@@ -711,10 +711,7 @@ async fn a_pool_from_the_application_works(url: String) -> anyhow::Result<()> {
 async fn a_config_struct_works(url: String) -> anyhow::Result<()> {
     let config: tokio_postgres::Config = url.parse()?;
     let table = random_name();
-    let store = PostgresStore::builder_from_config(config)
-        .table(&table)
-        .open()
-        .await?;
+    let store = PostgresStore::builder(config).table(&table).open().await?;
     let handle = StoreHandle::new(store);
     let id = id()?;
     handle.set(&id, &record(hour())).await?;
