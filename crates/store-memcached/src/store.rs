@@ -485,21 +485,73 @@ impl Store for MemcachedStore {
         }
         let old_key = self.key(old);
         let old_server = self.server(&old_key);
-        let now = self.now();
-        let mut record = match self.read(OP, old_server, &old_key).await? {
-            Some((record, _)) if self.live(&record, now) => record,
-            _ => return Err(Error::gone(OP).with_backend(BACKEND)),
-        };
-        record.last_access = now;
         let new_key = self.key(new);
-        self.insert(OP, &new_key, &record, now).await?;
-        if !self.delete(OP, old_server, &old_key).await? {
-            // The old session was destroyed (or expired) while we copied it: do not let the
-            // rename bring it back under the new id.
-            self.delete(OP, self.server(&new_key), &new_key).await?;
-            return Err(Error::gone(OP).with_backend(BACKEND));
+        let new_server = self.server(&new_key);
+        let mut copied = false;
+        for attempt in 0..MAX_CAS_ATTEMPTS {
+            let now = self.now();
+            let (mut record, cas) = match self.read(OP, old_server, &old_key).await? {
+                Some((record, cas)) if self.live(&record, now) => (record, cas),
+                _ => {
+                    // Destroyed (or expired) before or while we copied it: the rename must not
+                    // bring it back under the new id.
+                    if copied {
+                        self.delete(OP, new_server, &new_key).await?;
+                    }
+                    return Err(Error::gone(OP).with_backend(BACKEND));
+                }
+            };
+            record.last_access = now;
+            if copied {
+                let value = self.encode(OP, &new_key, &record)?;
+                self.store(
+                    OP,
+                    new_server,
+                    StoreCommand::Set,
+                    &new_key,
+                    &record,
+                    &value,
+                    now,
+                )
+                .await?;
+            } else {
+                self.insert(OP, &new_key, &record, now).await?;
+                copied = true;
+            }
+            // Retire the old id only if nothing wrote it since we read it: a `cas` with an
+            // expiry in the past is memcached's compare-and-delete. When an update slipped in
+            // between (`Exists`), copy again, so no acknowledged write is lost.
+            let mut retired = record.clone();
+            retired.expires_at = Some(Timestamp::from_millis(0));
+            let value = self.encode(OP, &old_key, &retired)?;
+            match self
+                .store(
+                    OP,
+                    old_server,
+                    StoreCommand::Cas(cas),
+                    &old_key,
+                    &retired,
+                    &value,
+                    now,
+                )
+                .await?
+            {
+                StoreReply::Stored => {
+                    // Already invisible (expired); the delete only frees the memory.
+                    let _ = self.delete(OP, old_server, &old_key).await;
+                    return Ok(());
+                }
+                StoreReply::Exists => backoff(attempt).await,
+                StoreReply::NotFound => {
+                    self.delete(OP, new_server, &new_key).await?;
+                    return Err(Error::gone(OP).with_backend(BACKEND));
+                }
+                StoreReply::NotStored => return Err(error::unexpected(OP, old_server.addr())),
+            }
         }
-        Ok(())
+        // Still contended: leave the old id as it is, and the new one as it was.
+        self.delete(OP, new_server, &new_key).await?;
+        Err(error::contention(OP, old_server.addr(), MAX_CAS_ATTEMPTS))
     }
 
     async fn all(&self, _cursor: Option<&str>, _limit: usize) -> Result<Page> {

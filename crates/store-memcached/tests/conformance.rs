@@ -10,6 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use libtest_mimic::{Failed, Trial};
 use serde_json::json;
 use sessionbank_core::{
@@ -79,6 +80,11 @@ fn extra_tests(servers: &str) -> Vec<Trial> {
             &s,
             "cancelled_calls_never_leave_a_stale_reply_in_the_pool",
             cancelled_calls,
+        ),
+        with_servers(
+            &s,
+            "rename_racing_updates_keeps_every_acknowledged_write",
+            rename_racing_updates,
         ),
     ]
 }
@@ -508,6 +514,71 @@ async fn rename_racing_destroy(servers: String) -> anyhow::Result<()> {
             store.get(&old).await?.is_none(),
             "the destroyed id stays gone"
         );
+    }
+    Ok(())
+}
+
+/// A rename racing 20 updates of the old id (issue 14, defect 4: the rename read without
+/// `cas`, added the new id and deleted the old one, so an update acknowledged in between was
+/// lost): every update that returned `Ok` is in the session under the id that holds it.
+async fn rename_racing_updates(servers: String) -> anyhow::Result<()> {
+    let store = ns_config(&servers).open().await?;
+    for round in 0..10 {
+        let old = SessionId::generate()?;
+        let new = SessionId::generate()?;
+        store
+            .set(&old, &record_with(json!({"v": 1}), hour()))
+            .await?;
+        let mut updates = Vec::new();
+        for i in 0..20 {
+            let writer = store.clone();
+            updates.push(tokio::spawn(async move {
+                let key = format!("k{i}");
+                let result = writer.update(&old, &Patch::new().set(&key, json!(i))).await;
+                (key, result)
+            }));
+            if i == 10 {
+                let renamer = store.clone();
+                updates.push(tokio::spawn(async move {
+                    let result = renamer.rename(&old, &new).await;
+                    ("rename".to_owned(), result)
+                }));
+            }
+        }
+        let mut acknowledged = Vec::new();
+        let mut renamed = None;
+        for task in updates {
+            let (key, result) = task.await?;
+            if key == "rename" {
+                renamed = Some(result);
+            } else {
+                match result {
+                    Ok(()) => acknowledged.push(key),
+                    Err(e) if e.kind() == ErrorKind::Gone => {} // after the rename: old is gone
+                    Err(e) => anyhow::bail!("update {key}: {e}"),
+                }
+            }
+        }
+        let holder = match renamed.context("the rename ran")? {
+            Ok(()) => {
+                anyhow::ensure!(
+                    store.get(&old).await?.is_none(),
+                    "round {round}: old is gone"
+                );
+                new
+            }
+            Err(e) => anyhow::bail!("round {round}: rename: {e}"),
+        };
+        let record = store
+            .get(&holder)
+            .await?
+            .context("the renamed session is live")?;
+        for key in &acknowledged {
+            anyhow::ensure!(
+                record.data.get(key).is_some(),
+                "round {round}: the acknowledged update of {key} was lost by the rename"
+            );
+        }
     }
     Ok(())
 }
