@@ -37,7 +37,7 @@ pub use id::{SESSION_ID_LEN, SessionId};
 pub use identifier::validate_identifier;
 pub use janitor::{Janitor, JanitorConfig};
 pub use memory::{MemoryStore, MemoryStoreBuilder};
-pub use record::{Data, Patch, Record};
+pub use record::{DEFAULT_MAX_RECORD_BYTES, Data, Patch, Record};
 pub use registry::{
     BackendEntry, DEFAULT_CLEANUP_TIME, FromStoreUrl, MAX_DURATION, OpenFn, OpenFuture, Registry,
     StoreHandle, StoreUrl, parse_builder, parse_duration, parse_store_url, redact_url,

@@ -11,6 +11,16 @@ use serde_json::{Map, Value};
 
 use crate::time::Timestamp;
 
+/// The default largest session data a store accepts (1 MiB): a larger write fails with
+/// [`ErrorKind::TooLarge`](crate::ErrorKind::TooLarge) and writes nothing.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(sessionbank_core::DEFAULT_MAX_RECORD_BYTES, 1 << 20);
+/// ```
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
+
 /// A session's data: a JSON object whose top-level keys are the session keys.
 ///
 /// Copy-on-write: cloning a `Data` (and so a [`Record`]) shares the map and costs one atomic

@@ -7,6 +7,7 @@ use futures::future::BoxFuture;
 use crate::error::{Action, Error, ErrorKind, Result};
 use crate::expiry::DEFAULT_BROWSER_IDLE;
 use crate::memory::MemoryStore;
+use crate::record::DEFAULT_MAX_RECORD_BYTES;
 use crate::registry::{BackendEntry, FromStoreUrl, Registry, StoreUrl, parse_builder};
 use crate::time::{SharedClock, system_clock};
 
@@ -14,6 +15,7 @@ use crate::time::{SharedClock, system_clock};
 #[derive(Debug, Clone)]
 pub struct MemoryStoreBuilder {
     max_entries: Option<usize>,
+    max_record_bytes: usize,
     browser_idle: Duration,
     clock: SharedClock,
 }
@@ -24,6 +26,33 @@ impl MemoryStoreBuilder {
     #[must_use]
     pub fn max_entries(mut self, max: usize) -> Self {
         self.max_entries = Some(max);
+        self
+    }
+
+    /// The largest session data, as JSON, a write may leave (default
+    /// [`DEFAULT_MAX_RECORD_BYTES`], 1 MiB; URL option `max_record_bytes`): a larger `set`,
+    /// `create` or `update` fails with [`ErrorKind::TooLarge`] naming the limit and the size,
+    /// and writes nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use sessionbank_core::{ErrorKind, MemoryStore, Patch, Record, SessionId, Store, Timestamp};
+    ///
+    /// let store = MemoryStore::builder().max_record_bytes(16).build();
+    /// let id = SessionId::generate()?;
+    /// store.create(&id, &Record::new(Timestamp::now())).await?;
+    /// let big = Patch::new().set("note", "x".repeat(100).into());
+    /// assert_eq!(store.update(&id, &big).await.unwrap_err().kind(), ErrorKind::TooLarge);
+    /// assert!(store.get(&id).await?.unwrap().data.is_empty(), "nothing written");
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// # })?;
+    /// # Ok::<(), sessionbank_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn max_record_bytes(mut self, max: usize) -> Self {
+        self.max_record_bytes = max;
         self
     }
 
@@ -43,7 +72,12 @@ impl MemoryStoreBuilder {
 
     /// Builds the store.
     pub fn build(self) -> MemoryStore {
-        MemoryStore::from_parts(self.max_entries, self.browser_idle, self.clock)
+        MemoryStore::from_parts(
+            self.max_entries,
+            self.max_record_bytes,
+            self.browser_idle,
+            self.clock,
+        )
     }
 
     /// Builds the store (the same as [`build`](Self::build); the name every backend's builder
@@ -52,7 +86,7 @@ impl MemoryStoreBuilder {
         Ok(self.build())
     }
 
-    /// Reads a `memory://` URL (options `max_entries` and `browser_idle`).
+    /// Reads a `memory://` URL (options `max_entries`, `max_record_bytes` and `browser_idle`).
     ///
     /// # Errors
     ///
@@ -77,6 +111,7 @@ impl Default for MemoryStoreBuilder {
     fn default() -> Self {
         Self {
             max_entries: None,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             browser_idle: DEFAULT_BROWSER_IDLE,
             clock: system_clock(),
         }
@@ -100,6 +135,9 @@ impl FromStoreUrl for MemoryStoreBuilder {
         let mut builder = Self::default().browser_idle(url.browser_idle());
         if let Some(max) = url.take_usize("max_entries", 1..=usize::MAX)? {
             builder = builder.max_entries(max);
+        }
+        if let Some(max) = url.take_usize("max_record_bytes", 1..=(1 << 30))? {
+            builder = builder.max_record_bytes(max);
         }
         Ok(builder)
     }

@@ -58,6 +58,8 @@ struct Inner {
     /// stale ids are checked against `sessions` on read and pruned.
     owners: DashMap<String, HashSet<SessionId, Hasher>, Hasher>,
     max_entries: Option<usize>,
+    /// The largest session data, as JSON, a write may leave.
+    max_record_bytes: usize,
     /// With `max_entries`: a lower bound (in ms) of every stored record's deadline. While the
     /// clock is before it nothing has expired, so a store at capacity refuses an insert at once
     /// instead of scanning every entry for expired ones.
@@ -75,12 +77,18 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
-    fn from_parts(max_entries: Option<usize>, browser_idle: Duration, clock: SharedClock) -> Self {
+    fn from_parts(
+        max_entries: Option<usize>,
+        max_record_bytes: usize,
+        browser_idle: Duration,
+        clock: SharedClock,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 sessions: DashMap::with_hasher(Hasher::default()),
                 owners: DashMap::with_hasher(Hasher::default()),
                 max_entries,
+                max_record_bytes,
                 next_expiry: AtomicI64::new(i64::MAX),
                 sweeps: AtomicU64::new(0),
                 browser_idle,
@@ -204,7 +212,23 @@ impl MemoryStore {
         removed
     }
 
+    /// Refuses a record whose data, as JSON, is larger than `max_record_bytes`.
+    fn check_size(&self, record: &Record, operation: Operation) -> Result<()> {
+        let size = json_len(&record.data);
+        let max = self.inner.max_record_bytes;
+        if size > max {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                operation,
+                format!("the session's data has {size} bytes as JSON, more than max_record_bytes = {max}"),
+            )
+            .with_backend("memory"));
+        }
+        Ok(())
+    }
+
     fn insert_new(&self, id: &SessionId, record: &Record, operation: Operation) -> Result<()> {
+        self.check_size(record, operation)?;
         match self.inner.sessions.entry(*id) {
             Entry::Occupied(mut existing) => {
                 // Only `create` over an existing entry needs the time: `set` never reads the clock.
@@ -249,13 +273,13 @@ impl MemoryStore {
         &self,
         id: &SessionId,
         operation: Operation,
-        change: impl FnOnce(&mut Record, Timestamp),
+        change: impl FnOnce(&mut Record, Timestamp) -> Result<()>,
     ) -> Result<()> {
         let now = self.now();
         match self.inner.sessions.entry(*id) {
             Entry::Occupied(mut entry) if self.live(entry.get(), now) => {
                 let old_owner = entry.get().owner.clone();
-                change(entry.get_mut(), now);
+                change(entry.get_mut(), now)?;
                 self.note_deadline(entry.get());
                 let new_owner = entry.get().owner.clone();
                 self.reindex(*id, old_owner.as_deref(), new_owner.as_deref());
@@ -327,7 +351,16 @@ impl Store for MemoryStore {
 
     async fn update(&self, id: &SessionId, patch: &Patch) -> Result<()> {
         self.modify_live(id, Operation::Update, |record, now| {
-            patch.apply_to(record, now)
+            if patch.set.is_empty() {
+                patch.apply_to(record, now);
+                return Ok(());
+            }
+            // Checked before anything is written: the patch goes to a copy first.
+            let mut next = record.clone();
+            patch.apply_to(&mut next, now);
+            self.check_size(&next, Operation::Update)?;
+            *record = next;
+            Ok(())
         })
     }
 
@@ -335,6 +368,7 @@ impl Store for MemoryStore {
         self.modify_live(id, Operation::Touch, |record, now| {
             record.expires_at = expires_at;
             record.last_access = now;
+            Ok(())
         })
     }
 
@@ -489,6 +523,24 @@ impl Store for MemoryStore {
     }
 }
 
+/// The length of `data` as JSON, counted without building the text.
+fn json_len(data: &crate::record::Data) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail, and session data is plain JSON values.
+    let _ = serde_json::to_writer(&mut count, data);
+    count.0
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -545,5 +597,61 @@ mod tests {
             "one scan freed all 100"
         );
         assert_eq!(store.length().await.unwrap(), 100);
+    }
+
+    /// Issue 14, defect 6: the memory store took sessions of any size. Now `set`, `create` and
+    /// `update` refuse more than `max_record_bytes` of data before writing anything, naming
+    /// the limit and the size; the URL option sets it, out of range is a `Config` error.
+    #[tokio::test]
+    async fn sessions_over_max_record_bytes_are_too_large_and_write_nothing() {
+        let store = MemoryStore::builder().max_record_bytes(64).build();
+        let now = Timestamp::from_millis(1_700_000_000_000);
+        let big: serde_json::Value = "x".repeat(100).into();
+        let id = SessionId::generate().unwrap();
+        let mut record = Record::new(now);
+        record.data.insert("note".to_owned(), big.clone());
+        for result in [
+            store.set(&id, &record).await,
+            store.create(&id, &record).await,
+        ] {
+            let err = result.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::TooLarge);
+            assert!(err.to_string().contains("max_record_bytes = 64"), "{err}");
+        }
+        assert_eq!(store.length().await.unwrap(), 0, "nothing written");
+
+        let small = Record::new(Timestamp::now());
+        store.create(&id, &small).await.unwrap();
+        let err = store
+            .update(&id, &Patch::new().set("a", 1.into()).set("note", big))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TooLarge);
+        assert!(
+            store.get(&id).await.unwrap().unwrap().data.is_empty(),
+            "nothing written"
+        );
+        store
+            .update(&id, &Patch::new().set("a", 1.into()))
+            .await
+            .unwrap();
+
+        let parsed = MemoryStoreBuilder::parse("memory://?max_record_bytes=10")
+            .unwrap()
+            .build();
+        assert_eq!(parsed.inner.max_record_bytes, 10);
+        assert_eq!(
+            MemoryStore::new().inner.max_record_bytes,
+            crate::DEFAULT_MAX_RECORD_BYTES
+        );
+        for bad in [
+            "memory://?max_record_bytes=0",
+            "memory://?max_record_bytes=2000000000",
+        ] {
+            assert_eq!(
+                MemoryStoreBuilder::parse(bad).unwrap_err().kind(),
+                ErrorKind::Config
+            );
+        }
     }
 }
