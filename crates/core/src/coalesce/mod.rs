@@ -90,13 +90,7 @@ pub struct Coalescing {
 impl Coalescing {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Store>) -> Self {
-        Self {
-            shared: Arc::new(Shared {
-                inner,
-                in_flight: DashMap::new(),
-                max_waiters: DEFAULT_MAX_WAITERS,
-            }),
-        }
+        Self::with_max_waiters(inner, DEFAULT_MAX_WAITERS)
     }
 
     /// Wraps `inner`, letting at most `max` calls of one session wait behind the one in flight
